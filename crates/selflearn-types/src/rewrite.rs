@@ -1,0 +1,52 @@
+//! The rewrite API: what an assistant sends before NLU and what it gets back.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Device;
+
+/// A request to rewrite one recognised utterance before NLU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteRequest {
+    /// The person speaking.
+    pub user_id: String,
+    /// The device that heard the request.
+    pub device: Device,
+    /// The ASR 1-best text.
+    pub text: String,
+    /// Request time in milliseconds since the Unix epoch, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<i64>,
+    /// Free-form request context, as in the turn event.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, String>,
+}
+
+/// The answer: the text to send to NLU, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteResponse {
+    /// The text NLU should receive: the request itself when nothing fired.
+    pub text: String,
+    /// Whether `text` differs from the request because a rewrite fired.
+    pub rewritten: bool,
+    /// Which layer fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
+    /// The layer's score for the rewrite, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    /// Evidence for the rewrite, readable by a person (counts, probabilities, users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+}
+
+impl RewriteResponse {
+    /// The answer when no rewrite applies: the request unchanged.
+    pub fn unchanged(text: impl Into<String>) -> Self {
+        Self { text: text.into(), rewritten: false, layer: None, score: None, explanation: None }
+    }
+}
