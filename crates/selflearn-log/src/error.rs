@@ -83,7 +83,9 @@ impl LogError {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            LogError::InvalidRecord { .. } | LogError::DuplicateInBatch { .. } | LogError::BadFile { .. }
+            LogError::InvalidRecord { .. }
+                | LogError::DuplicateInBatch { .. }
+                | LogError::BadFile { .. }
         )
     }
 }

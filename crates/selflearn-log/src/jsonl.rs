@@ -23,7 +23,10 @@ pub fn read_jsonl(reader: impl BufRead) -> impl Iterator<Item = Result<(Position
 }
 
 /// Writes one event per line.
-pub fn write_jsonl<'a>(mut writer: impl Write, events: impl IntoIterator<Item = &'a TurnEvent>) -> Result<u64> {
+pub fn write_jsonl<'a>(
+    mut writer: impl Write,
+    events: impl IntoIterator<Item = &'a TurnEvent>,
+) -> Result<u64> {
     let mut n = 0;
     for event in events {
         serde_json::to_writer(&mut writer, event).map_err(std::io::Error::from)?;
@@ -56,7 +59,16 @@ mod tests {
         write_jsonl(&mut buf, &events).unwrap();
         buf.extend_from_slice(b"{\"schema_version\": 1, \"oops\": true}\n");
         let err = read_jsonl(&buf[..]).find_map(|r| r.err()).unwrap();
-        assert!(matches!(err, LogError::InvalidRecord { position: Position::Line(4), .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                LogError::InvalidRecord {
+                    position: Position::Line(4),
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().starts_with("line 4:"), "{err}");
     }
 }

@@ -30,8 +30,12 @@ pub fn event_fields() -> &'static [FieldRef] {
             .map_as_struct(false)
             .strings_as_large_utf8(false)
             .sequence_as_large_list(false);
-        let traced = Vec::<FieldRef>::from_type::<TurnEvent>(options).expect("the turn event has an Arrow schema");
-        traced.iter().map(|f| Arc::new(nullable_members(f))).collect()
+        let traced = Vec::<FieldRef>::from_type::<TurnEvent>(options)
+            .expect("the turn event has an Arrow schema");
+        traced
+            .iter()
+            .map(|f| Arc::new(nullable_members(f)))
+            .collect()
     })
 }
 
@@ -39,12 +43,17 @@ pub fn event_fields() -> &'static [FieldRef] {
 /// serialised event (`skip_serializing_if`), so their columns must accept nulls.
 fn nullable_members(field: &Field) -> Field {
     let data_type = match field.data_type() {
-        DataType::Struct(members) => {
-            DataType::Struct(members.iter().map(|m| Arc::new(nullable_members(m))).collect())
-        }
-        DataType::List(item) => DataType::List(Arc::new(
-            Field::new(item.name(), nullable_members(item).data_type().clone(), item.is_nullable()),
-        )),
+        DataType::Struct(members) => DataType::Struct(
+            members
+                .iter()
+                .map(|m| Arc::new(nullable_members(m)))
+                .collect(),
+        ),
+        DataType::List(item) => DataType::List(Arc::new(Field::new(
+            item.name(),
+            nullable_members(item).data_type().clone(),
+            item.is_nullable(),
+        ))),
         other => other.clone(),
     };
     Field::new(field.name(), data_type, true).with_metadata(field.metadata().clone())
@@ -72,9 +81,15 @@ impl ParquetEventWriter {
     pub fn create(path: &Path) -> Result<Self> {
         let file = fs_err::File::create(path)?;
         let schema = Arc::new(Schema::new(event_fields().to_vec()));
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
         let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(columnar)?;
-        Ok(Self { writer, pending: Vec::with_capacity(BATCH_ROWS), written: 0 })
+        Ok(Self {
+            writer,
+            pending: Vec::with_capacity(BATCH_ROWS),
+            written: 0,
+        })
     }
 
     /// Adds one event.
@@ -115,7 +130,10 @@ pub fn write_parquet(path: &Path, events: impl IntoIterator<Item = TurnEvent>) -
 
 /// Reads and validates the events of a Parquet file; each error names its 0-based row.
 pub fn read_parquet(path: &Path) -> Result<impl Iterator<Item = Result<(Position, TurnEvent)>>> {
-    let bad_file = |e: &dyn std::fmt::Display| LogError::BadFile { path: path.to_path_buf(), reason: e.to_string() };
+    let bad_file = |e: &dyn std::fmt::Display| LogError::BadFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
     let file = fs_err::File::open(path)?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file.into_file())
         .map_err(|e| bad_file(&e))?
@@ -126,7 +144,10 @@ pub fn read_parquet(path: &Path) -> Result<impl Iterator<Item = Result<(Position
     let mut row = 0usize;
     Ok(reader.flat_map(move |batch| {
         let decoded: Vec<Result<(Position, TurnEvent)>> = match batch {
-            Err(e) => vec![Err(LogError::BadFile { path: path.clone(), reason: e.to_string() })],
+            Err(e) => vec![Err(LogError::BadFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })],
             Ok(batch) => decode_batch(&batch, &mut row),
         };
         decoded
@@ -141,7 +162,9 @@ fn decode_batch(batch: &RecordBatch, row: &mut usize) -> Vec<Result<(Position, T
             .map(|event| {
                 let position = Position::Index(*row);
                 *row += 1;
-                validate(&event).map(|()| (position, event)).map_err(|source| LogError::InvalidRecord { position, source })
+                validate(&event)
+                    .map(|()| (position, event))
+                    .map_err(|source| LogError::InvalidRecord { position, source })
             })
             .collect(),
         Err(_) => (0..batch.num_rows())
@@ -149,7 +172,10 @@ fn decode_batch(batch: &RecordBatch, row: &mut usize) -> Vec<Result<(Position, T
                 let position = Position::Index(*row);
                 *row += 1;
                 serde_arrow::from_record_batch::<Vec<TurnEvent>>(&batch.slice(i, 1))
-                    .map_err(|e| selflearn_types::EventError { field: ".".into(), reason: e.to_string() })
+                    .map_err(|e| selflearn_types::EventError {
+                        field: ".".into(),
+                        reason: e.to_string(),
+                    })
                     .and_then(|mut one| {
                         let event = one.pop().expect("one row decodes to one event");
                         validate(&event).map(|()| event)
@@ -171,7 +197,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.parquet");
         let events = generated_events(BATCH_ROWS + 17, 7);
-        assert_eq!(write_parquet(&path, events.clone()).unwrap(), events.len() as u64);
+        assert_eq!(
+            write_parquet(&path, events.clone()).unwrap(),
+            events.len() as u64
+        );
         let read: Vec<_> = read_parquet(&path).unwrap().map(|r| r.unwrap().1).collect();
         assert_eq!(read, events);
     }

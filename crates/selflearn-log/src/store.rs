@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use selflearn_types::TurnEvent;
 use serde::{Deserialize, Serialize};
 
@@ -91,18 +91,26 @@ impl EventLog {
     pub fn open(dir: &Path, options: &LogOptions) -> Result<Self> {
         fs_err::create_dir_all(dir)?;
         let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path).map_err(|source| LogError::Store { path: path.clone(), source })?;
+        let conn = Connection::open(&path).map_err(|source| LogError::Store {
+            path: path.clone(),
+            source,
+        })?;
         let log = Self { conn, path };
         log.configure(options)?;
         Ok(log)
     }
 
     fn configure(&self, options: &LogOptions) -> Result<()> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.store_err(e))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.store_err(e))?;
         if version > FORMAT_VERSION {
             return Err(LogError::BadFile {
                 path: self.path.clone(),
-                reason: format!("store format {version} is newer than this build supports ({FORMAT_VERSION})"),
+                reason: format!(
+                    "store format {version} is newer than this build supports ({FORMAT_VERSION})"
+                ),
             });
         }
         let sync = match options.sync {
@@ -128,13 +136,19 @@ impl EventLog {
     }
 
     fn store_err(&self, source: rusqlite::Error) -> LogError {
-        LogError::Store { path: self.path.clone(), source }
+        LogError::Store {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Appends a batch atomically and durably: either every event is stored (or was already) or
     /// none is. Events are expected to be valid (see [`selflearn_types::validate`]).
     pub fn append(&mut self, events: &[TurnEvent]) -> Result<AppendSummary> {
-        let records = events.iter().enumerate().map(|(i, e)| Ok((Position::Index(i), e.clone())));
+        let records = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Ok((Position::Index(i), e.clone())));
         self.append_records(records, &mut |_| {})
     }
 
@@ -146,41 +160,44 @@ impl EventLog {
         records: impl IntoIterator<Item = Result<(Position, TurnEvent)>>,
         progress: &mut dyn FnMut(u64),
     ) -> Result<AppendSummary> {
+        self.in_transaction(|insert, path| insert_records(insert, path, records, progress))
+    }
+
+    /// Appends several batches in one transaction (one fsync), each batch checked on its own
+    /// for repeated ids: the server's group commit. All batches are stored or none.
+    pub fn append_group(&mut self, batches: &[&[TurnEvent]]) -> Result<Vec<AppendSummary>> {
+        self.in_transaction(|insert, path| {
+            batches
+                .iter()
+                .map(|batch| {
+                    let records = batch
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| Ok((Position::Index(i), e.clone())));
+                    insert_records(insert, path, records, &mut |_| {})
+                })
+                .collect()
+        })
+    }
+
+    /// Runs `work` with the insert statement inside one transaction, committing only if it
+    /// succeeds; any error rolls the transaction back.
+    fn in_transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut CachedStatement<'_>, &Path) -> Result<T>,
+    ) -> Result<T> {
         let path = self.path.clone();
-        let store_err = |source| LogError::Store { path: path.clone(), source };
+        let store_err = |source| LogError::Store {
+            path: path.clone(),
+            source,
+        };
         let tx = self.conn.transaction().map_err(store_err)?;
-        let mut summary = AppendSummary::default();
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (event_id, user_id, ts_ms, body) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (event_id) DO NOTHING",
-                )
-                .map_err(store_err)?;
-            let mut seen: HashMap<String, Position> = HashMap::new();
-            for record in records {
-                let (position, event) = record?;
-                if let Some(first) = seen.insert(event.event_id.clone(), position) {
-                    return Err(LogError::DuplicateInBatch { position, first, event_id: event.event_id });
-                }
-                let body = serde_json::to_string(&event).expect("a turn event always serialises");
-                let changed = insert
-                    .execute(params![event.event_id, event.user_id, event.timestamp_ms, body])
-                    .map_err(store_err)?;
-                if changed == 0 {
-                    summary.duplicates += 1;
-                } else {
-                    summary.inserted += 1;
-                }
-                let done = summary.inserted + summary.duplicates;
-                if done % 4096 == 0 {
-                    progress(done);
-                }
-            }
-        }
+        let result = {
+            let mut insert = tx.prepare_cached(INSERT_SQL).map_err(store_err)?;
+            work(&mut insert, &path)?
+        };
         tx.commit().map_err(store_err)?;
-        progress(summary.inserted + summary.duplicates);
-        Ok(summary)
+        Ok(result)
     }
 
     /// Number of stored events.
@@ -200,7 +217,11 @@ impl EventLog {
     pub fn get(&self, event_id: &str) -> Result<Option<TurnEvent>> {
         let row: Option<(i64, String)> = self
             .conn
-            .query_row("SELECT seq, body FROM events WHERE event_id = ?1", [event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT seq, body FROM events WHERE event_id = ?1",
+                [event_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| self.store_err(e))?;
         row.map(|(seq, body)| self.decode(seq, &body)).transpose()
@@ -223,7 +244,11 @@ impl EventLog {
     }
 
     /// Visits every event in `order`, stopping at the first error `visit` returns.
-    pub fn scan(&self, order: ScanOrder, mut visit: impl FnMut(TurnEvent) -> Result<()>) -> Result<()> {
+    pub fn scan(
+        &self,
+        order: ScanOrder,
+        mut visit: impl FnMut(TurnEvent) -> Result<()>,
+    ) -> Result<()> {
         let sql = match order {
             ScanOrder::Arrival => "SELECT seq, body FROM events ORDER BY seq",
             ScanOrder::UserTime => "SELECT seq, body FROM events ORDER BY user_id, ts_ms, seq",
@@ -239,9 +264,14 @@ impl EventLog {
     }
 
     fn collect(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<TurnEvent>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.store_err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| self.store_err(e))?;
         let rows = stmt
-            .query_map(params, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map(params, |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|e| self.store_err(e))?;
         let mut events = Vec::new();
         for row in rows {
@@ -252,8 +282,60 @@ impl EventLog {
     }
 
     fn decode(&self, seq: i64, body: &str) -> Result<TurnEvent> {
-        serde_json::from_str(body).map_err(|e| LogError::Corrupt { path: self.path.clone(), seq, reason: e.to_string() })
+        serde_json::from_str(body).map_err(|e| LogError::Corrupt {
+            path: self.path.clone(),
+            seq,
+            reason: e.to_string(),
+        })
     }
+}
+
+const INSERT_SQL: &str =
+    "INSERT INTO events (event_id, user_id, ts_ms, body) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (event_id) DO NOTHING";
+
+/// Inserts records with the prepared statement, refusing an id repeated within `records`.
+fn insert_records(
+    insert: &mut CachedStatement<'_>,
+    path: &Path,
+    records: impl IntoIterator<Item = Result<(Position, TurnEvent)>>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<AppendSummary> {
+    let mut summary = AppendSummary::default();
+    let mut seen: HashMap<String, Position> = HashMap::new();
+    for record in records {
+        let (position, event) = record?;
+        if let Some(first) = seen.insert(event.event_id.clone(), position) {
+            return Err(LogError::DuplicateInBatch {
+                position,
+                first,
+                event_id: event.event_id,
+            });
+        }
+        let body = serde_json::to_string(&event).expect("a turn event always serialises");
+        let changed = insert
+            .execute(params![
+                event.event_id,
+                event.user_id,
+                event.timestamp_ms,
+                body
+            ])
+            .map_err(|source| LogError::Store {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if changed == 0 {
+            summary.duplicates += 1;
+        } else {
+            summary.inserted += 1;
+        }
+        let done = summary.inserted + summary.duplicates;
+        if done % 4096 == 0 {
+            progress(done);
+        }
+    }
+    progress(summary.inserted + summary.duplicates);
+    Ok(summary)
 }
 
 #[cfg(test)]
@@ -272,7 +354,13 @@ mod tests {
         let (_dir, mut log) = open_temp();
         let events = generated_events(50, 5);
         let summary = log.append(&events).unwrap();
-        assert_eq!(summary, AppendSummary { inserted: 50, duplicates: 0 });
+        assert_eq!(
+            summary,
+            AppendSummary {
+                inserted: 50,
+                duplicates: 0
+            }
+        );
         let mut scanned = Vec::new();
         log.scan(ScanOrder::Arrival, |e| {
             scanned.push(e);
@@ -288,7 +376,13 @@ mod tests {
         let events = generated_events(20, 3);
         log.append(&events).unwrap();
         let again = log.append(&events).unwrap();
-        assert_eq!(again, AppendSummary { inserted: 0, duplicates: 20 });
+        assert_eq!(
+            again,
+            AppendSummary {
+                inserted: 0,
+                duplicates: 20
+            }
+        );
         assert_eq!(log.len().unwrap(), 20);
     }
 
@@ -299,10 +393,20 @@ mod tests {
         events[3].event_id = events[1].event_id.clone();
         let err = log.append(&events).unwrap_err();
         assert!(
-            matches!(err, LogError::DuplicateInBatch { position: Position::Index(3), first: Position::Index(1), .. }),
+            matches!(
+                err,
+                LogError::DuplicateInBatch {
+                    position: Position::Index(3),
+                    first: Position::Index(1),
+                    ..
+                }
+            ),
             "{err}"
         );
-        assert!(log.is_empty().unwrap(), "nothing of a refused batch is stored");
+        assert!(
+            log.is_empty().unwrap(),
+            "nothing of a refused batch is stored"
+        );
     }
 
     #[test]
@@ -314,14 +418,21 @@ mod tests {
             if i == 7 {
                 Err(LogError::InvalidRecord {
                     position: Position::Line(8),
-                    source: selflearn_types::EventError { field: "user_id".into(), reason: "bad".into() },
+                    source: selflearn_types::EventError {
+                        field: "user_id".into(),
+                        reason: "bad".into(),
+                    },
                 })
             } else {
                 Ok((Position::Line(i + 1), e))
             }
         });
         assert!(log.append_records(records, &mut |_| {}).is_err());
-        assert_eq!(log.len().unwrap(), 1, "earlier accepted data is kept, the refused stream is not");
+        assert_eq!(
+            log.len().unwrap(),
+            1,
+            "earlier accepted data is kept, the refused stream is not"
+        );
     }
 
     #[test]
@@ -339,7 +450,10 @@ mod tests {
         let user = log.user_events("user-00001", i64::MIN, i64::MAX).unwrap();
         assert_eq!(user.len(), 10);
         assert!(user.iter().all(|e| e.user_id == "user-00001"));
-        assert!(user.windows(2).all(|w| w[0].timestamp_ms <= w[1].timestamp_ms));
+        assert!(
+            user.windows(2)
+                .all(|w| w[0].timestamp_ms <= w[1].timestamp_ms)
+        );
     }
 
     #[test]
@@ -361,10 +475,36 @@ mod tests {
     }
 
     #[test]
+    fn a_group_commit_checks_repeats_per_batch_and_counts_per_batch() {
+        let (_dir, mut log) = open_temp();
+        let events = generated_events(6, 2);
+        // The same event in two batches of one group is a retry, not a repeat within a batch.
+        let summaries = log.append_group(&[&events[..4], &events[2..]]).unwrap();
+        assert_eq!(
+            summaries[0],
+            AppendSummary {
+                inserted: 4,
+                duplicates: 0
+            }
+        );
+        assert_eq!(
+            summaries[1],
+            AppendSummary {
+                inserted: 2,
+                duplicates: 2
+            }
+        );
+        assert_eq!(log.len().unwrap(), 6);
+    }
+
+    #[test]
     fn data_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let events = generated_events(10, 2);
-        EventLog::open(dir.path(), &LogOptions::default()).unwrap().append(&events).unwrap();
+        EventLog::open(dir.path(), &LogOptions::default())
+            .unwrap()
+            .append(&events)
+            .unwrap();
         let log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
         assert_eq!(log.get("evt-000000004").unwrap().as_ref(), Some(&events[4]));
     }

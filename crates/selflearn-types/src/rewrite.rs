@@ -47,6 +47,12 @@ pub struct RewriteResponse {
 impl RewriteResponse {
     /// The answer when no rewrite applies: the request unchanged.
     pub fn unchanged(text: impl Into<String>) -> Self {
-        Self { text: text.into(), rewritten: false, layer: None, score: None, explanation: None }
+        Self {
+            text: text.into(),
+            rewritten: false,
+            layer: None,
+            score: None,
+            explanation: None,
+        }
     }
 }

@@ -21,7 +21,10 @@ mod tests {
     /// change; this test fails until it is.
     #[test]
     fn committed_schema_matches_the_types() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema/turn-event.v1.schema.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../schema/turn-event.v1.schema.json"
+        );
         let committed = fs_err::read_to_string(path).unwrap();
         assert!(
             committed == turn_event_schema(),
@@ -34,8 +37,18 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(&turn_event_schema()).unwrap();
         assert_eq!(schema["additionalProperties"], false);
         let required = schema["required"].as_array().unwrap();
-        for field in ["event_id", "timestamp_ms", "user_id", "device", "asr", "response"] {
-            assert!(required.contains(&field.into()), "{field} should be required");
+        for field in [
+            "event_id",
+            "timestamp_ms",
+            "user_id",
+            "device",
+            "asr",
+            "response",
+        ] {
+            assert!(
+                required.contains(&field.into()),
+                "{field} should be required"
+            );
         }
     }
 }

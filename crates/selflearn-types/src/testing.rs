@@ -27,13 +27,19 @@ pub fn sample_event() -> TurnEvent {
         asr: Asr {
             text: "play maj and dragons".into(),
             confidence: Some(0.61),
-            nbest: vec![Hypothesis { text: "play imagine dragons".into(), confidence: Some(0.2) }],
+            nbest: vec![Hypothesis {
+                text: "play imagine dragons".into(),
+                confidence: Some(0.2),
+            }],
             wake_confidence: Some(0.93),
         },
         nlu: Some(Nlu {
             domain: Some("music".into()),
             intent: "play_music".into(),
-            slots: vec![Slot { name: "artist_name".into(), value: "maj and dragons".into() }],
+            slots: vec![Slot {
+                name: "artist_name".into(),
+                value: "maj and dragons".into(),
+            }],
             confidence: Some(0.72),
         }),
         entities: vec![ResolvedEntity {
@@ -80,26 +86,55 @@ fn device() -> impl Strategy<Value = Device> {
         Just(DeviceKind::Wearable),
         Just(DeviceKind::Other),
     ];
-    (id(), kind, any::<bool>(), string_map())
-        .prop_map(|(id, kind, has_screen, state)| Device { id, kind, has_screen, state })
+    (id(), kind, any::<bool>(), string_map()).prop_map(|(id, kind, has_screen, state)| Device {
+        id,
+        kind,
+        has_screen,
+        state,
+    })
 }
 
 fn asr() -> impl Strategy<Value = Asr> {
-    let hyp = (words(6), probability()).prop_map(|(text, confidence)| Hypothesis { text, confidence });
-    (words(8), probability(), prop::collection::vec(hyp, 0..3), probability()).prop_map(
-        |(text, confidence, nbest, wake_confidence)| Asr { text, confidence, nbest, wake_confidence },
+    let hyp =
+        (words(6), probability()).prop_map(|(text, confidence)| Hypothesis { text, confidence });
+    (
+        words(8),
+        probability(),
+        prop::collection::vec(hyp, 0..3),
+        probability(),
     )
+        .prop_map(|(text, confidence, nbest, wake_confidence)| Asr {
+            text,
+            confidence,
+            nbest,
+            wake_confidence,
+        })
 }
 
 fn nlu() -> impl Strategy<Value = Nlu> {
     let slot = ("[a-z_]{1,12}", words(3)).prop_map(|(name, value)| Slot { name, value });
-    (prop::option::of("[a-z]{2,10}"), "[a-z_]{2,20}", prop::collection::vec(slot, 0..3), probability())
-        .prop_map(|(domain, intent, slots, confidence)| Nlu { domain, intent, slots, confidence })
+    (
+        prop::option::of("[a-z]{2,10}"),
+        "[a-z_]{2,20}",
+        prop::collection::vec(slot, 0..3),
+        probability(),
+    )
+        .prop_map(|(domain, intent, slots, confidence)| Nlu {
+            domain,
+            intent,
+            slots,
+            confidence,
+        })
 }
 
 fn entity() -> impl Strategy<Value = ResolvedEntity> {
     ("[a-z_]{1,12}", words(3), prop::option::of(id()), 0u32..5).prop_map(
-        |(slot, value, resolved, candidates)| ResolvedEntity { slot, value, resolved, candidates },
+        |(slot, value, resolved, candidates)| ResolvedEntity {
+            slot,
+            value,
+            resolved,
+            candidates,
+        },
     )
 }
 
@@ -111,8 +146,13 @@ fn response() -> impl Strategy<Value = Response> {
         Just(Outcome::Clarification),
         Just(Outcome::NoAction),
     ];
-    (words(12), outcome, prop::option::of(0u32..20_000))
-        .prop_map(|(text, outcome, duration_ms)| Response { text, outcome, duration_ms })
+    (words(12), outcome, prop::option::of(0u32..20_000)).prop_map(|(text, outcome, duration_ms)| {
+        Response {
+            text,
+            outcome,
+            duration_ms,
+        }
+    })
 }
 
 fn feedback() -> impl Strategy<Value = Feedback> {
@@ -126,15 +166,33 @@ fn feedback() -> impl Strategy<Value = Feedback> {
 }
 
 fn rewrite() -> impl Strategy<Value = AppliedRewrite> {
-    (words(6), words(6), "precomputed|global|personal", prop::option::of(id()), probability())
-        .prop_map(|(original_text, rewritten_text, layer, artifact_version, score)| {
-            AppliedRewrite { original_text, rewritten_text, layer, artifact_version, score }
-        })
+    (
+        words(6),
+        words(6),
+        "precomputed|global|personal",
+        prop::option::of(id()),
+        probability(),
+    )
+        .prop_map(
+            |(original_text, rewritten_text, layer, artifact_version, score)| AppliedRewrite {
+                original_text,
+                rewritten_text,
+                layer,
+                artifact_version,
+                score,
+            },
+        )
 }
 
 /// Any valid turn event.
 pub fn arb_event() -> impl Strategy<Value = TurnEvent> {
-    let head = (id(), MIN_TIMESTAMP_MS..MAX_TIMESTAMP_MS, id(), device(), prop::option::of(id()));
+    let head = (
+        id(),
+        MIN_TIMESTAMP_MS..MAX_TIMESTAMP_MS,
+        id(),
+        device(),
+        prop::option::of(id()),
+    );
     let body = (
         asr(),
         prop::option::of(nlu()),

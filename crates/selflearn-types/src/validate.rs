@@ -26,7 +26,10 @@ pub struct EventError {
 
 impl EventError {
     fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { field: field.into(), reason: reason.into() }
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -56,7 +59,10 @@ pub fn validate(event: &TurnEvent) -> Result<(), EventError> {
     if event.schema_version != SCHEMA_VERSION {
         return Err(EventError::new(
             "schema_version",
-            format!("unsupported version {}, expected {SCHEMA_VERSION}", event.schema_version),
+            format!(
+                "unsupported version {}, expected {SCHEMA_VERSION}",
+                event.schema_version
+            ),
         ));
     }
     check_id("event_id", &event.event_id)?;
@@ -121,9 +127,10 @@ fn check_non_empty(field: &str, value: &str) -> Result<(), EventError> {
 
 fn check_probability(field: &str, value: Option<f32>) -> Result<(), EventError> {
     match value {
-        Some(p) if !(0.0..=1.0).contains(&p) => {
-            Err(EventError::new(field, format!("{p} is not a probability in [0, 1]")))
-        }
+        Some(p) if !(0.0..=1.0).contains(&p) => Err(EventError::new(
+            field,
+            format!("{p} is not a probability in [0, 1]"),
+        )),
         _ => Ok(()),
     }
 }

@@ -1,0 +1,21 @@
+//! Service configuration (the `[server]` section of the config file).
+
+use serde::{Deserialize, Serialize};
+
+/// Service configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub bind: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most events accepted in one `POST /v1/events` batch.
+    pub max_batch_events: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 16 * 1024 * 1024, max_batch_events: 10_000 }
+    }
+}

@@ -1,0 +1,124 @@
+//! The API's errors: one enum, one exhaustive mapping to HTTP status and a stable code, and one
+//! body shape `{"error": {"code", "message"}}` (plus `index` and `field` for a bad record).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request had no body.
+    #[error("the request body is empty")]
+    EmptyBody,
+    /// The body is not valid JSON of the expected shape.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// One record of a batch is invalid; the batch was not stored.
+    #[error("record {index}: field `{field}`: {reason}")]
+    InvalidEvent {
+        /// 0-based index of the record in the batch.
+        index: usize,
+        /// JSON path of the field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An event id occurs twice in the batch; the batch was not stored.
+    #[error("record {index}: event_id `{event_id}` repeats record {first}")]
+    DuplicateEvent {
+        /// Index of the repeat.
+        index: usize,
+        /// Index of the first occurrence.
+        first: usize,
+        /// The repeated id.
+        event_id: String,
+    },
+    /// The body is larger than the configured limit.
+    #[error("the request body exceeds the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The batch has more events than the configured limit.
+    #[error("the batch has {count} events, at most {limit} allowed")]
+    BatchTooLarge {
+        /// Events in the batch.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The body's content type is not JSON.
+    #[error("expected Content-Type application/json")]
+    UnsupportedMediaType,
+    /// No such route.
+    #[error("no route for {0}")]
+    NotFound(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The server is shutting down and takes no more writes.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// Storing failed; nothing of the batch was acknowledged.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// HTTP status and stable machine-readable code, for every variant.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::EmptyBody => (StatusCode::BAD_REQUEST, "empty_body"),
+            ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            ApiError::InvalidEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
+            ApiError::DuplicateEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_event_id"),
+            ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
+            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// The error body.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The error object inside [`ErrorBody`].
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Message for a person.
+    pub message: String,
+    /// Index of the offending record in a batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// JSON path of the offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (index, field) = match &self {
+            ApiError::InvalidEvent { index, field, .. } => (Some(*index), Some(field.clone())),
+            ApiError::DuplicateEvent { index, .. } => (Some(*index), Some("event_id".to_owned())),
+            _ => (None, None),
+        };
+        let body = ErrorBody { error: ErrorDetail { code, message: self.to_string(), index, field } };
+        (status, Json(body)).into_response()
+    }
+}

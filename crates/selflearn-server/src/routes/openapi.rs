@@ -1,0 +1,123 @@
+//! `GET /v1/openapi.json`: the OpenAPI 3.1 document of the service. Its schemas are generated
+//! from the same Rust types the handlers use, so the document cannot drift from them.
+
+use axum::Json;
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use crate::routes::events::IngestReply;
+use crate::routes::health::Health;
+use selflearn_types::{RewriteRequest, RewriteResponse, TurnEvent};
+
+/// Every route of the service with its method, as the router declares them.
+pub const ROUTES: [(&str, &str); 4] = [
+    ("post", "/v1/events"),
+    ("get", "/v1/health"),
+    ("post", "/v1/rewrite"),
+    ("get", "/v1/openapi.json"),
+];
+
+/// Builds the document.
+pub fn document() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    let mut generator = settings.into_generator();
+    let event = generator.subschema_for::<TurnEvent>();
+    let reply = generator.subschema_for::<IngestReply>();
+    let health = generator.subschema_for::<Health>();
+    let rewrite_request = generator.subschema_for::<RewriteRequest>();
+    let rewrite_response = generator.subschema_for::<RewriteResponse>();
+    let mut schemas = generator.take_definitions(true);
+    schemas.insert("Error".into(), error_schema());
+    let error = |description: &str| {
+        json!({ "description": description,
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "selflearn",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Self-learning engine for voice assistants: turn-event ingestion and request rewriting."
+        },
+        "paths": {
+            "/v1/events": { "post": {
+                "summary": "Store a batch of turn events atomically and durably",
+                "description": "The whole batch is validated first; one bad record refuses the batch (nothing stored) and the error names its index and field. Re-sent event ids are stored once.",
+                "requestBody": { "required": true, "content": { "application/json": {
+                    "schema": { "type": "array", "items": event } } } },
+                "responses": {
+                    "200": { "description": "Stored (acknowledged events are durable)",
+                             "content": { "application/json": { "schema": reply } } },
+                    "400": error("Empty body or invalid JSON"),
+                    "413": error("Body or batch too large"),
+                    "415": error("Content-Type is not application/json"),
+                    "422": error("A record is invalid or an event id repeats within the batch"),
+                    "503": error("Shutting down")
+                }
+            }},
+            "/v1/health": { "get": {
+                "summary": "Liveness",
+                "responses": { "200": { "description": "Up",
+                    "content": { "application/json": { "schema": health } } } }
+            }},
+            "/v1/rewrite": { "post": {
+                "summary": "The text NLU should receive for a recognised request",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": rewrite_request } } },
+                "responses": {
+                    "200": { "description": "The request, rewritten or unchanged, with the layer and evidence when rewritten",
+                             "content": { "application/json": { "schema": rewrite_response } } },
+                    "400": error("Empty body or invalid JSON"),
+                    "413": error("Body too large"),
+                    "415": error("Content-Type is not application/json")
+                }
+            }},
+            "/v1/openapi.json": { "get": {
+                "summary": "This document",
+                "responses": { "200": { "description": "OpenAPI 3.1 document" } }
+            }}
+        },
+        "components": { "schemas": schemas }
+    })
+}
+
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": { "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": { "type": "string", "description": "Stable machine-readable code" },
+                "message": { "type": "string" },
+                "index": { "type": "integer", "description": "Index of the offending record in a batch" },
+                "field": { "type": "string", "description": "JSON path of the offending field" }
+            }
+        }}
+    })
+}
+
+/// Serves the document.
+pub async fn get_openapi() -> Json<Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_and_every_reference_resolves() {
+        let doc = document();
+        for (method, path) in ROUTES {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+        }
+        let text = doc.to_string();
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref to {name}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The single writer of the event log, on its own thread, with group commit: batches that
+//! arrive while a commit is in progress are stored together in the next transaction, so that
+//! concurrent clients share one fsync. A batch is acknowledged only after its commit.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use selflearn_log::{AppendSummary, EventLog, LogError};
+use selflearn_types::TurnEvent;
+use tokio::sync::oneshot;
+
+/// Most batches stored in one transaction.
+const MAX_GROUP: usize = 64;
+
+struct Job {
+    events: Vec<TurnEvent>,
+    reply: oneshot::Sender<Result<AppendSummary, String>>,
+}
+
+/// Handle to the writer thread; cloning it is cheap.
+#[derive(Debug, Clone)]
+pub struct LogWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("events", &self.events.len()).finish()
+    }
+}
+
+impl LogWriter {
+    /// Starts the writer thread. It stops once every handle is dropped and the queue is empty.
+    pub fn spawn(log: EventLog) -> (Self, JoinHandle<()>) {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || run(log, queue))
+            .expect("the writer thread starts");
+        (Self { jobs }, thread)
+    }
+
+    /// Stores a validated batch; resolves once it is durable. `None` if the writer has stopped.
+    pub async fn append(&self, events: Vec<TurnEvent>) -> Option<Result<AppendSummary, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { events, reply }).ok()?;
+        answer.await.ok()
+    }
+}
+
+fn run(mut log: EventLog, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let batches: Vec<&[TurnEvent]> = group.iter().map(|job| job.events.as_slice()).collect();
+        let _span = tracing::debug_span!("group_commit", batches = batches.len()).entered();
+        match log.append_group(&batches) {
+            Ok(summaries) => {
+                for (job, summary) in group.into_iter().zip(summaries) {
+                    let _ = job.reply.send(Ok(summary));
+                }
+            }
+            Err(error) => fail_group(group, &error),
+        }
+    }
+}
+
+fn fail_group(group: Vec<Job>, error: &LogError) {
+    tracing::error!(%error, "group commit failed; no batch of the group was stored");
+    for job in group {
+        let _ = job.reply.send(Err(error.to_string()));
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the HTTP API, driven through the router without a network.
+
+mod api;
