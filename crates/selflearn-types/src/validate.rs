@@ -156,7 +156,7 @@ mod tests {
     fn unknown_field_is_named_with_its_path() {
         let json = json_with(|v| v["device"]["colour"] = "red".into());
         let err = parse_event(&json).unwrap_err();
-        assert_eq!(err.field, "device");
+        assert_eq!(err.field, "device.colour");
         assert!(err.reason.contains("unknown field `colour`"), "{err}");
     }
 

@@ -1,0 +1,42 @@
+//! The command-line grammar.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{bench, demo, export, ingest, schema, serve};
+
+/// Self-learning engine for voice and conversational assistants.
+#[derive(Debug, Parser)]
+#[command(name = "selflearn", version, about)]
+pub struct Cli {
+    /// TOML configuration file (see config/selflearn.toml for every key and its default).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the event log; overrides `log.dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// More log output (-v, -vv); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands, one module each under `commands/`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on built-in data and report what happened.
+    Demo(demo::DemoArgs),
+    /// Store turn events from JSONL or Parquet files (each file all or nothing).
+    Ingest(ingest::IngestArgs),
+    /// Write the event log to JSONL or Parquet.
+    Export(export::ExportArgs),
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Print the JSON Schema of the turn event.
+    Schema(schema::SchemaArgs),
+    /// Measure performance.
+    Bench(bench::BenchArgs),
+}

@@ -1,0 +1,249 @@
+//! `selflearn bench ingest`: durable ingest rate through the library and through HTTP, each
+//! next to a baseline measured in the same run that appends the same bytes to a plain file with
+//! the same fsync policy (fsync before acknowledging each batch). Runs alternate between the
+//! system and its baseline; medians are reported.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use axum::body::Bytes;
+use clap::{Args, Subcommand};
+use selflearn_log::{EventLog, LogOptions, SyncPolicy};
+use selflearn_server::{NoRewrites, ServerConfig};
+use selflearn_types::TurnEvent;
+use selflearn_types::testing::generated_events;
+use serde::Serialize;
+
+use super::Outcome;
+
+/// Arguments of `bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Durable ingest rate, library and HTTP, against plain-file baselines.
+    Ingest(IngestBench),
+}
+
+/// Parameters of the ingest benchmark.
+#[derive(Debug, Args)]
+pub struct IngestBench {
+    /// Events per run.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Events per batch (one durable commit each).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Write the figures as JSON to this file too.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    events: usize,
+    batch: usize,
+    runs: usize,
+    concurrency: usize,
+    library_events_per_s: f64,
+    library_baseline_events_per_s: f64,
+    library_ratio: f64,
+    http_events_per_s: f64,
+    http_baseline_events_per_s: f64,
+    http_ratio: f64,
+}
+
+/// Runs the chosen benchmark.
+pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+    match args.what {
+        BenchWhat::Ingest(bench) => ingest(bench),
+    }
+}
+
+fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
+    ensure!(bench.events > 0 && bench.batch > 0 && bench.runs > 0, "events, batch and runs must be positive");
+    eprintln!("generating {} events…", bench.events);
+    let events = generated_events(bench.events, 1000);
+    let bodies: Vec<Bytes> = events
+        .chunks(bench.batch)
+        .map(|batch| serde_json::to_vec(batch).map(Bytes::from))
+        .collect::<Result<_, _>>()?;
+    let mean_bytes = bodies.iter().map(Bytes::len).sum::<usize>() as f64 / events.len() as f64;
+    eprintln!("mean event size {mean_bytes:.0} bytes of JSON");
+
+    let (mut library, mut library_base, mut http, mut http_base) = (vec![], vec![], vec![], vec![]);
+    let runtime = tokio::runtime::Runtime::new()?;
+    for run in 0..bench.runs {
+        let dir = tempfile::tempdir()?;
+        library_base.push(rate(events.len(), || file_baseline(&dir.path().join("plain.jsonl"), &events, bench.batch))?);
+        library.push(rate(events.len(), || library_append(&dir.path().join("log"), &events, bench.batch))?);
+        http_base.push(rate(events.len(), || runtime.block_on(http_file_baseline(dir.path(), &bodies, bench.concurrency)))?);
+        http.push(rate(events.len(), || runtime.block_on(http_service(&dir.path().join("http-log"), &bodies, bench.concurrency)))?);
+        eprintln!(
+            "run {}: library {:.0}/s (plain file {:.0}/s), HTTP {:.0}/s (plain-file handler {:.0}/s)",
+            run + 1,
+            library[run],
+            library_base[run],
+            http[run],
+            http_base[run]
+        );
+    }
+    let figures = Figures {
+        events: bench.events,
+        batch: bench.batch,
+        runs: bench.runs,
+        concurrency: bench.concurrency,
+        library_events_per_s: median(&library),
+        library_baseline_events_per_s: median(&library_base),
+        library_ratio: median(&library) / median(&library_base),
+        http_events_per_s: median(&http),
+        http_baseline_events_per_s: median(&http_base),
+        http_ratio: median(&http) / median(&http_base),
+    };
+    println!("| path | events/s (median of {}) | baseline events/s | ratio |", bench.runs);
+    println!("|---|---|---|---|");
+    println!(
+        "| library, batches of {} | {:.0} | {:.0} | {:.2} |",
+        bench.batch, figures.library_events_per_s, figures.library_baseline_events_per_s, figures.library_ratio
+    );
+    println!(
+        "| HTTP, batches of {}, {} clients | {:.0} | {:.0} | {:.2} |",
+        bench.batch, bench.concurrency, figures.http_events_per_s, figures.http_baseline_events_per_s, figures.http_ratio
+    );
+    if let Some(path) = &bench.json {
+        fs_err::write(path, serde_json::to_string_pretty(&figures)?)?;
+    }
+    Ok(Outcome::Clean)
+}
+
+fn rate(events: usize, work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    work()?;
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// Serialises each batch to the same JSON the log stores and appends it to a plain file,
+/// fsyncing before the next batch.
+fn file_baseline(path: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Result<()> {
+    let mut file = fs_err::File::create(path)?;
+    let mut buf = Vec::new();
+    for chunk in events.chunks(batch) {
+        buf.clear();
+        for event in chunk {
+            serde_json::to_writer(&mut buf, event)?;
+            buf.push(b'\n');
+        }
+        file.write_all(&buf)?;
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+fn library_append(dir: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Result<()> {
+    let mut log = EventLog::open(dir, &LogOptions { sync: SyncPolicy::Full })?;
+    for chunk in events.chunks(batch) {
+        log.append(chunk)?;
+    }
+    Ok(())
+}
+
+/// Posts every body with `concurrency` clients; each must be answered 200.
+async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.to_vec());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (client, next, bodies, url) = (client.clone(), next.clone(), bodies.clone(), url.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { return anyhow::Ok(()) };
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                ensure!(response.status().is_success(), "batch {i}: HTTP {}", response.status());
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(())
+}
+
+async fn http_service(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
+    let log = EventLog::open(dir, &LogOptions { sync: SyncPolicy::Full })?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/events", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = ServerConfig { bind: url.clone(), ..ServerConfig::default() };
+    let server = tokio::spawn(selflearn_server::serve(listener, log, config, Arc::new(NoRewrites), async {
+        let _ = stopped.await;
+    }));
+    let posted = post_all(url, bodies, concurrency).await;
+    let _ = stop.send(());
+    server.await?.context("the service failed")?;
+    posted
+}
+
+/// A trivial axum handler that appends each request body to a plain file and fsyncs before
+/// answering.
+async fn http_file_baseline(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
+    use axum::routing::post;
+    let file = Arc::new(std::sync::Mutex::new(fs_err::File::create(dir.join("http-plain.jsonl"))?));
+    let app = axum::Router::new().route(
+        "/v1/events",
+        post(move |body: Bytes| {
+            let file = file.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let mut file = file.lock().expect("no writer panics");
+                    file.write_all(&body).and_then(|()| file.sync_data())
+                })
+                .await
+                .map_err(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR)?
+                .map_err(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/events", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let posted = post_all(url, bodies, concurrency).await;
+    let _ = stop.send(());
+    server.await??;
+    posted
+}

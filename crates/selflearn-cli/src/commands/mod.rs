@@ -1,0 +1,36 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod demo;
+pub mod export;
+pub mod ingest;
+pub mod schema;
+pub mod serve;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+/// How a command ended when it did not crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything went well.
+    Clean,
+    /// The command ran, but some input was refused.
+    ProblemsFound,
+}
+
+/// Loads the configuration and runs the command.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.log_dir {
+        config.log.dir = dir;
+    }
+    match cli.command {
+        Command::Demo(args) => demo::run(args, &config),
+        Command::Ingest(args) => ingest::run(args, &config),
+        Command::Export(args) => export::run(args, &config),
+        Command::Serve(args) => serve::run(args, config),
+        Command::Schema(args) => schema::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
