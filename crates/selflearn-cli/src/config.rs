@@ -32,7 +32,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("selflearn-data/log"), sync: SyncPolicy::Full }
+        Self {
+            dir: PathBuf::from("selflearn-data/log"),
+            sync: SyncPolicy::Full,
+        }
     }
 }
 
@@ -51,7 +54,11 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.is_file(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.is_file(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file_exact(file));
         }
         figment
@@ -80,7 +87,10 @@ mod tests {
     #[test]
     fn file_then_environment_override_defaults_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("a.toml", "[server]\nbind = \"0.0.0.0:9000\"\n[log]\nsync = \"normal\"\n")?;
+            jail.create_file(
+                "a.toml",
+                "[server]\nbind = \"0.0.0.0:9000\"\n[log]\nsync = \"normal\"\n",
+            )?;
             jail.set_env("SELFLEARN__SERVER__MAX_BATCH_EVENTS", "7");
             let config = Config::load(Some(Path::new("a.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.server.bind, "0.0.0.0:9000");
@@ -89,7 +99,10 @@ mod tests {
             assert_eq!(config.log.dir, LogConfig::default().dir);
 
             jail.create_file("bad.toml", "[server]\nbnid = \"x\"\n")?;
-            let err = format!("{:#}", Config::load(Some(Path::new("bad.toml"))).unwrap_err());
+            let err = format!(
+                "{:#}",
+                Config::load(Some(Path::new("bad.toml"))).unwrap_err()
+            );
             assert!(err.contains("bnid"), "{err}");
 
             jail.set_env("SELFLEARN__LOG__COLOUR", "red");

@@ -15,7 +15,10 @@ impl Format {
     /// The explicit choice, else guessed from the extension (`.parquet`, else JSONL).
     pub fn of(path: &Path, explicit: Option<Format>) -> Format {
         explicit.unwrap_or_else(|| {
-            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+            {
                 Format::Parquet
             } else {
                 Format::Jsonl

@@ -16,6 +16,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 16 * 1024 * 1024, max_batch_events: 10_000 }
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_batch_events: 10_000,
+        }
     }
 }

@@ -73,10 +73,14 @@ impl ApiError {
             ApiError::EmptyBody => (StatusCode::BAD_REQUEST, "empty_body"),
             ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             ApiError::InvalidEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
-            ApiError::DuplicateEvent { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_event_id"),
+            ApiError::DuplicateEvent { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_event_id")
+            }
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
-            ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
@@ -118,7 +122,14 @@ impl IntoResponse for ApiError {
             ApiError::DuplicateEvent { index, .. } => (Some(*index), Some("event_id".to_owned())),
             _ => (None, None),
         };
-        let body = ErrorBody { error: ErrorDetail { code, message: self.to_string(), index, field } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message: self.to_string(),
+                index,
+                field,
+            },
+        };
         (status, Json(body)).into_response()
     }
 }

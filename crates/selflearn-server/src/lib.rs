@@ -62,8 +62,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (writer, writer_thread) = LogWriter::spawn(log);
-    let app = router(AppState { writer, rewriter, config: Arc::new(config) });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    let app = router(AppState {
+        writer,
+        rewriter,
+        config: Arc::new(config),
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .map_err(std::io::Error::other)?

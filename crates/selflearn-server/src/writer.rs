@@ -25,7 +25,9 @@ pub struct LogWriter {
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("events", &self.events.len()).finish()
+        f.debug_struct("Job")
+            .field("events", &self.events.len())
+            .finish()
     }
 }
 

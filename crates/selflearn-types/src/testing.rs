@@ -226,8 +226,9 @@ pub fn arb_event() -> impl Strategy<Value = TurnEvent> {
     )
 }
 
-/// `n` valid events drawn deterministically from [`arb_event`], with unique ids `evt-<i>` and
-/// timestamps increasing from 2026-01-01, spread over `users` users. For benchmarks.
+/// `n` valid events drawn deterministically from [`arb_event`], with unique random-looking ids
+/// (as assistants' UUIDs are), timestamps 250 ms apart from 2026-01-01, and users taking turns
+/// among `users`. For tests and benchmarks.
 pub fn generated_events(n: usize, users: usize) -> Vec<TurnEvent> {
     let mut runner = TestRunner::deterministic();
     let strategy = arb_event();
@@ -237,7 +238,11 @@ pub fn generated_events(n: usize, users: usize) -> Vec<TurnEvent> {
                 .new_tree(&mut runner)
                 .expect("the event strategy never rejects")
                 .current();
-            event.event_id = format!("evt-{i:09}");
+            // Multiplying by an odd constant is a bijection on u64: unique, and scattered.
+            event.event_id = format!(
+                "evt-{:016x}",
+                (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            );
             event.user_id = format!("user-{:05}", i % users.max(1));
             event.timestamp_ms = 1_767_225_600_000 + i as i64 * 250;
             event

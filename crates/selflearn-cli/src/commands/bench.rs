@@ -77,7 +77,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
 }
 
 fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
-    ensure!(bench.events > 0 && bench.batch > 0 && bench.runs > 0, "events, batch and runs must be positive");
+    ensure!(
+        bench.events > 0 && bench.batch > 0 && bench.runs > 0,
+        "events, batch and runs must be positive"
+    );
     eprintln!("generating {} events…", bench.events);
     let events = generated_events(bench.events, 1000);
     let bodies: Vec<Bytes> = events
@@ -91,10 +94,22 @@ fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Runtime::new()?;
     for run in 0..bench.runs {
         let dir = tempfile::tempdir()?;
-        library_base.push(rate(events.len(), || file_baseline(&dir.path().join("plain.jsonl"), &events, bench.batch))?);
-        library.push(rate(events.len(), || library_append(&dir.path().join("log"), &events, bench.batch))?);
-        http_base.push(rate(events.len(), || runtime.block_on(http_file_baseline(dir.path(), &bodies, bench.concurrency)))?);
-        http.push(rate(events.len(), || runtime.block_on(http_service(&dir.path().join("http-log"), &bodies, bench.concurrency)))?);
+        library_base.push(rate(events.len(), || {
+            file_baseline(&dir.path().join("plain.jsonl"), &events, bench.batch)
+        })?);
+        library.push(rate(events.len(), || {
+            library_append(&dir.path().join("log"), &events, bench.batch)
+        })?);
+        http_base.push(rate(events.len(), || {
+            runtime.block_on(http_file_baseline(dir.path(), &bodies, bench.concurrency))
+        })?);
+        http.push(rate(events.len(), || {
+            runtime.block_on(http_service(
+                &dir.path().join("http-log"),
+                &bodies,
+                bench.concurrency,
+            ))
+        })?);
         eprintln!(
             "run {}: library {:.0}/s (plain file {:.0}/s), HTTP {:.0}/s (plain-file handler {:.0}/s)",
             run + 1,
@@ -116,15 +131,25 @@ fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
         http_baseline_events_per_s: median(&http_base),
         http_ratio: median(&http) / median(&http_base),
     };
-    println!("| path | events/s (median of {}) | baseline events/s | ratio |", bench.runs);
+    println!(
+        "| path | events/s (median of {}) | baseline events/s | ratio |",
+        bench.runs
+    );
     println!("|---|---|---|---|");
     println!(
         "| library, batches of {} | {:.0} | {:.0} | {:.2} |",
-        bench.batch, figures.library_events_per_s, figures.library_baseline_events_per_s, figures.library_ratio
+        bench.batch,
+        figures.library_events_per_s,
+        figures.library_baseline_events_per_s,
+        figures.library_ratio
     );
     println!(
         "| HTTP, batches of {}, {} clients | {:.0} | {:.0} | {:.2} |",
-        bench.batch, bench.concurrency, figures.http_events_per_s, figures.http_baseline_events_per_s, figures.http_ratio
+        bench.batch,
+        bench.concurrency,
+        figures.http_events_per_s,
+        figures.http_baseline_events_per_s,
+        figures.http_ratio
     );
     if let Some(path) = &bench.json {
         fs_err::write(path, serde_json::to_string_pretty(&figures)?)?;
@@ -162,7 +187,12 @@ fn file_baseline(path: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Res
 }
 
 fn library_append(dir: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Result<()> {
-    let mut log = EventLog::open(dir, &LogOptions { sync: SyncPolicy::Full })?;
+    let mut log = EventLog::open(
+        dir,
+        &LogOptions {
+            sync: SyncPolicy::Full,
+        },
+    )?;
     for chunk in events.chunks(batch) {
         log.append(chunk)?;
     }
@@ -176,18 +206,25 @@ async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::
     let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.to_vec());
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (client, next, bodies, url) = (client.clone(), next.clone(), bodies.clone(), url.clone());
+        let (client, next, bodies, url) =
+            (client.clone(), next.clone(), bodies.clone(), url.clone());
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { return anyhow::Ok(()) };
+                let Some(body) = bodies.get(i) else {
+                    return anyhow::Ok(());
+                };
                 let response = client
                     .post(&url)
                     .header("content-type", "application/json")
                     .body(body.clone())
                     .send()
                     .await?;
-                ensure!(response.status().is_success(), "batch {i}: HTTP {}", response.status());
+                ensure!(
+                    response.status().is_success(),
+                    "batch {i}: HTTP {}",
+                    response.status()
+                );
             }
         });
     }
@@ -198,14 +235,28 @@ async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::
 }
 
 async fn http_service(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
-    let log = EventLog::open(dir, &LogOptions { sync: SyncPolicy::Full })?;
+    let log = EventLog::open(
+        dir,
+        &LogOptions {
+            sync: SyncPolicy::Full,
+        },
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/events", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = ServerConfig { bind: url.clone(), ..ServerConfig::default() };
-    let server = tokio::spawn(selflearn_server::serve(listener, log, config, Arc::new(NoRewrites), async {
-        let _ = stopped.await;
-    }));
+    let config = ServerConfig {
+        bind: url.clone(),
+        ..ServerConfig::default()
+    };
+    let server = tokio::spawn(selflearn_server::serve(
+        listener,
+        log,
+        config,
+        Arc::new(NoRewrites),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let posted = post_all(url, bodies, concurrency).await;
     let _ = stop.send(());
     server.await?.context("the service failed")?;
@@ -214,9 +265,15 @@ async fn http_service(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyho
 
 /// A trivial axum handler that appends each request body to a plain file and fsyncs before
 /// answering.
-async fn http_file_baseline(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
+async fn http_file_baseline(
+    dir: &Path,
+    bodies: &[Bytes],
+    concurrency: usize,
+) -> anyhow::Result<()> {
     use axum::routing::post;
-    let file = Arc::new(std::sync::Mutex::new(fs_err::File::create(dir.join("http-plain.jsonl"))?));
+    let file = Arc::new(std::sync::Mutex::new(fs_err::File::create(
+        dir.join("http-plain.jsonl"),
+    )?));
     let app = axum::Router::new().route(
         "/v1/events",
         post(move |body: Bytes| {

@@ -42,7 +42,12 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
 
     let events = generated_events(args.events, args.users);
     write_jsonl(BufWriter::new(fs_err::File::create(&jsonl_path)?), &events)?;
-    println!("1. wrote {} generated turn events ({} users) to {}", events.len(), args.users, jsonl_path.display());
+    println!(
+        "1. wrote {} generated turn events ({} users) to {}",
+        events.len(),
+        args.users,
+        jsonl_path.display()
+    );
 
     let mut log = EventLog::open(&log_dir, &config.log.options())?;
     let started = Instant::now();
@@ -57,8 +62,15 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
 
     let reader = std::io::BufReader::new(fs_err::File::open(&jsonl_path)?);
     let again = log.append_records(read_jsonl(reader), &mut |_| {})?;
-    ensure!(again.inserted == 0, "re-ingesting stored {} events again", again.inserted);
-    println!("3. re-ingested the same file: {} already present, 0 stored again", again.duplicates);
+    ensure!(
+        again.inserted == 0,
+        "re-ingesting stored {} events again",
+        again.inserted
+    );
+    println!(
+        "3. re-ingested the same file: {} already present, 0 stored again",
+        again.duplicates
+    );
 
     let mut stored = Vec::with_capacity(events.len());
     log.scan(ScanOrder::Arrival, |event| {
@@ -66,9 +78,17 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
         Ok(())
     })?;
     let written = write_parquet(&parquet_path, stored.iter().cloned())?;
-    let read_back: Vec<_> = read_parquet(&parquet_path)?.map(|r| r.map(|(_, e)| e)).collect::<Result<_, _>>()?;
-    ensure!(read_back == stored, "the Parquet export does not read back equal to the log");
-    println!("4. exported {written} events to {} and read them back unchanged", parquet_path.display());
+    let read_back: Vec<_> = read_parquet(&parquet_path)?
+        .map(|r| r.map(|(_, e)| e))
+        .collect::<Result<_, _>>()?;
+    ensure!(
+        read_back == stored,
+        "the Parquet export does not read back equal to the log"
+    );
+    println!(
+        "4. exported {written} events to {} and read them back unchanged",
+        parquet_path.display()
+    );
 
     let mut users = 0;
     let mut previous: Option<String> = None;
@@ -79,12 +99,20 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
         }
         Ok(())
     })?;
-    let first_user = events.first().map(|e| e.user_id.clone()).unwrap_or_default();
+    let first_user = events
+        .first()
+        .map(|e| e.user_id.clone())
+        .unwrap_or_default();
     let history = log.user_events(&first_user, i64::MIN, i64::MAX)?;
     println!(
         "5. per-user time-ordered scan: {users} users; {first_user} has {} turns",
         history.len()
     );
-    println!("\nevent log: {}\nJSONL: {}\nParquet: {}", log.path().display(), jsonl_path.display(), parquet_path.display());
+    println!(
+        "\nevent log: {}\nJSONL: {}\nParquet: {}",
+        log.path().display(),
+        jsonl_path.display(),
+        parquet_path.display()
+    );
     Ok(Outcome::Clean)
 }

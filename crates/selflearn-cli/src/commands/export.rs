@@ -50,7 +50,9 @@ pub fn run(args: ExportArgs, config: &Config) -> anyhow::Result<Outcome> {
             log.scan(order, |event| writer.write(event))?;
             writer.finish()?
         }
-        (true, Format::Parquet) => anyhow::bail!("Parquet cannot be written to standard output; give a file"),
+        (true, Format::Parquet) => {
+            anyhow::bail!("Parquet cannot be written to standard output; give a file")
+        }
         (_, Format::Jsonl) => {
             let sink: Box<dyn Write> = if to_stdout {
                 Box::new(std::io::stdout().lock())

@@ -49,10 +49,17 @@ pub fn run(args: IngestArgs, config: &Config) -> anyhow::Result<Outcome> {
                 total.add(summary);
             }
             Err(error) if error.is_input_error() => {
-                eprintln!("{}: refused, nothing of this file was stored: {error}", path.display());
+                eprintln!(
+                    "{}: refused, nothing of this file was stored: {error}",
+                    path.display()
+                );
                 outcome = Outcome::ProblemsFound;
             }
-            Err(error) => return Err(anyhow::Error::new(error).context(format!("ingesting {}", path.display()))),
+            Err(error) => {
+                return Err(
+                    anyhow::Error::new(error).context(format!("ingesting {}", path.display()))
+                );
+            }
         }
     }
     println!(
@@ -65,7 +72,11 @@ pub fn run(args: IngestArgs, config: &Config) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn ingest_file(log: &mut EventLog, path: &Path, format: Option<Format>) -> Result<AppendSummary, LogError> {
+fn ingest_file(
+    log: &mut EventLog,
+    path: &Path,
+    format: Option<Format>,
+) -> Result<AppendSummary, LogError> {
     let progress = ProgressBar::new_spinner()
         .with_prefix(path.display().to_string())
         .with_style(
@@ -79,7 +90,10 @@ fn ingest_file(log: &mut EventLog, path: &Path, format: Option<Format>) -> Resul
         match Format::of(path, format) {
             Format::Jsonl => {
                 let file = fs_err::File::open(path)?;
-                log.append_records(read_jsonl(BufReader::with_capacity(1 << 20, file)), &mut report)
+                log.append_records(
+                    read_jsonl(BufReader::with_capacity(1 << 20, file)),
+                    &mut report,
+                )
             }
             Format::Parquet => log.append_records(read_parquet(path)?, &mut report),
         }

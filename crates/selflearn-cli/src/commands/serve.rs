@@ -31,11 +31,20 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         let address = listener.local_addr()?;
-        println!("listening on http://{address} (log {})", config.log.dir.display());
+        println!(
+            "listening on http://{address} (log {})",
+            config.log.dir.display()
+        );
         std::io::stdout().flush()?;
-        selflearn_server::serve(listener, log, config.server, Arc::new(NoRewrites), selflearn_server::shutdown_signal())
-            .await
-            .context("the service failed")
+        selflearn_server::serve(
+            listener,
+            log,
+            config.server,
+            Arc::new(NoRewrites),
+            selflearn_server::shutdown_signal(),
+        )
+        .await
+        .context("the service failed")
     })?;
     Ok(Outcome::Clean)
 }

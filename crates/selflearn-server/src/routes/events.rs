@@ -36,21 +36,29 @@ pub async fn post_events(
     let records: Vec<&RawValue> = parse_json(&body)?;
     let limit = state.config.max_batch_events;
     if records.len() > limit {
-        return Err(ApiError::BatchTooLarge { count: records.len(), limit });
+        return Err(ApiError::BatchTooLarge {
+            count: records.len(),
+            limit,
+        });
     }
     let mut events = Vec::with_capacity(records.len());
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     for (index, raw) in records.iter().enumerate() {
-        let event = selflearn_types::parse_event(raw.get()).map_err(|e| ApiError::InvalidEvent {
-            index,
-            field: e.field,
-            reason: e.reason,
-        })?;
+        let event =
+            selflearn_types::parse_event(raw.get()).map_err(|e| ApiError::InvalidEvent {
+                index,
+                field: e.field,
+                reason: e.reason,
+            })?;
         events.push(event);
     }
     for (index, event) in events.iter().enumerate() {
         if let Some(&first) = first_seen.get(event.event_id.as_str()) {
-            return Err(ApiError::DuplicateEvent { index, first, event_id: event.event_id.clone() });
+            return Err(ApiError::DuplicateEvent {
+                index,
+                first,
+                event_id: event.event_id.clone(),
+            });
         }
         first_seen.insert(&event.event_id, index);
     }
@@ -61,5 +69,9 @@ pub async fn post_events(
         .await
         .ok_or(ApiError::ShuttingDown)?
         .map_err(ApiError::Internal)?;
-    Ok(Json(IngestReply { accepted, inserted: summary.inserted, duplicates: summary.duplicates }))
+    Ok(Json(IngestReply {
+        accepted,
+        inserted: summary.inserted,
+        duplicates: summary.duplicates,
+    }))
 }

@@ -14,5 +14,8 @@ pub struct Health {
 
 /// The service is up and accepting requests.
 pub async fn get_health() -> Json<Health> {
-    Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }

@@ -112,12 +112,18 @@ mod tests {
     fn every_route_is_documented_and_every_reference_resolves() {
         let doc = document();
         for (method, path) in ROUTES {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not documented"
+            );
         }
         let text = doc.to_string();
         for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
             let name = reference.split('"').next().unwrap();
-            assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref to {name}");
+            assert!(
+                doc["components"]["schemas"][name].is_object(),
+                "dangling $ref to {name}"
+            );
         }
     }
 }

@@ -19,19 +19,40 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
         let (writer, _thread) = LogWriter::spawn(log);
-        let state = AppState { writer, rewriter: Arc::new(NoRewrites), config: Arc::new(config) };
-        Self { dir, app: router(state) }
+        let state = AppState {
+            writer,
+            rewriter: Arc::new(NoRewrites),
+            config: Arc::new(config),
+        };
+        Self {
+            dir,
+            app: router(state),
+        }
     }
 
-    async fn send(&self, method: &str, uri: &str, content_type: Option<&str>, body: impl Into<Body>) -> (StatusCode, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
-        let response = self.app.clone().oneshot(request.body(body.into()).unwrap()).await.unwrap();
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(body.into()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
         (status, value)
     }
 
@@ -40,19 +61,30 @@ impl TestApp {
     }
 
     fn stored(&self) -> u64 {
-        EventLog::open(self.dir.path(), &LogOptions::default()).unwrap().len().unwrap()
+        EventLog::open(self.dir.path(), &LogOptions::default())
+            .unwrap()
+            .len()
+            .unwrap()
     }
 }
 
 fn batch_with(edit: impl FnOnce(&mut Vec<Value>)) -> String {
-    let mut values: Vec<Value> = generated_events(4, 2).iter().map(|e| serde_json::to_value(e).unwrap()).collect();
+    let mut values: Vec<Value> = generated_events(4, 2)
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap())
+        .collect();
     edit(&mut values);
     Value::Array(values).to_string()
 }
 
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -69,19 +101,35 @@ async fn a_valid_batch_is_stored_and_a_resend_is_idempotent() {
 #[tokio::test]
 async fn an_unknown_field_refuses_the_batch_and_names_index_and_field() {
     let app = TestApp::new(ServerConfig::default());
-    let (status, body) = app.post_json("/v1/events", batch_with(|v| v[2]["asr"]["mood"] = "happy".into())).await;
+    let (status, body) = app
+        .post_json(
+            "/v1/events",
+            batch_with(|v| v[2]["asr"]["mood"] = "happy".into()),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid_event");
     assert_eq!(body["error"]["index"], 2);
-    assert!(body["error"]["field"].as_str().unwrap().starts_with("asr"), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("mood"), "{body}");
+    assert!(
+        body["error"]["field"].as_str().unwrap().starts_with("asr"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("mood"),
+        "{body}"
+    );
     assert_eq!(app.stored(), 0, "nothing of a refused batch is stored");
 }
 
 #[tokio::test]
 async fn a_wrong_type_names_the_field() {
     let app = TestApp::new(ServerConfig::default());
-    let (status, body) = app.post_json("/v1/events", batch_with(|v| v[1]["timestamp_ms"] = "yesterday".into())).await;
+    let (status, body) = app
+        .post_json(
+            "/v1/events",
+            batch_with(|v| v[1]["timestamp_ms"] = "yesterday".into()),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["index"], 1);
     assert_eq!(body["error"]["field"], "timestamp_ms");
@@ -91,7 +139,9 @@ async fn a_wrong_type_names_the_field() {
 async fn truncated_json_is_a_bad_request() {
     let app = TestApp::new(ServerConfig::default());
     let body = batch_with(|_| {});
-    let (status, body) = app.post_json("/v1/events", body[..body.len() - 40].to_owned()).await;
+    let (status, body) = app
+        .post_json("/v1/events", body[..body.len() - 40].to_owned())
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_error(&body, "invalid_json");
     assert_eq!(app.stored(), 0);
@@ -107,7 +157,10 @@ async fn an_empty_body_is_a_bad_request() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused() {
-    let app = TestApp::new(ServerConfig { max_body_bytes: 1024, ..ServerConfig::default() });
+    let app = TestApp::new(ServerConfig {
+        max_body_bytes: 1024,
+        ..ServerConfig::default()
+    });
     let (status, body) = app.post_json("/v1/events", batch_with(|_| {})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "body_too_large");
@@ -116,7 +169,10 @@ async fn an_oversized_body_is_refused() {
 
 #[tokio::test]
 async fn too_many_events_in_a_batch_are_refused() {
-    let app = TestApp::new(ServerConfig { max_batch_events: 3, ..ServerConfig::default() });
+    let app = TestApp::new(ServerConfig {
+        max_batch_events: 3,
+        ..ServerConfig::default()
+    });
     let (status, body) = app.post_json("/v1/events", batch_with(|_| {})).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(&body, "batch_too_large");
@@ -126,12 +182,21 @@ async fn too_many_events_in_a_batch_are_refused() {
 async fn a_repeated_id_in_a_batch_is_refused_with_both_indexes() {
     let app = TestApp::new(ServerConfig::default());
     let (status, body) = app
-        .post_json("/v1/events", batch_with(|v| v[3]["event_id"] = v[0]["event_id"].clone()))
+        .post_json(
+            "/v1/events",
+            batch_with(|v| v[3]["event_id"] = v[0]["event_id"].clone()),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "duplicate_event_id");
     assert_eq!(body["error"]["index"], 3);
-    assert!(body["error"]["message"].as_str().unwrap().contains("repeats record 0"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("repeats record 0"),
+        "{body}"
+    );
     assert_eq!(app.stored(), 0);
 }
 
@@ -147,7 +212,9 @@ async fn a_body_that_is_not_an_array_is_a_bad_request() {
 #[tokio::test]
 async fn a_non_json_content_type_is_refused() {
     let app = TestApp::new(ServerConfig::default());
-    let (status, body) = app.send("POST", "/v1/events", Some("text/plain"), batch_with(|_| {})).await;
+    let (status, body) = app
+        .send("POST", "/v1/events", Some("text/plain"), batch_with(|_| {}))
+        .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_error(&body, "unsupported_media_type");
 }
@@ -174,10 +241,21 @@ async fn rewrite_answers_unchanged_without_artifacts() {
     });
     let (status, body) = app.post_json("/v1/rewrite", request.to_string()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"text": "play maj and dragons", "rewritten": false}));
-    let (status, body) = app.post_json("/v1/rewrite", json!({"user_id": "u1"}).to_string()).await;
+    assert_eq!(
+        body,
+        json!({"text": "play maj and dragons", "rewritten": false})
+    );
+    let (status, body) = app
+        .post_json("/v1/rewrite", json!({"user_id": "u1"}).to_string())
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"]["message"].as_str().unwrap().contains("missing field"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -186,7 +264,9 @@ async fn health_and_openapi_are_served() {
     let (status, body) = app.send("GET", "/v1/health", None, Body::empty()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
-    let (status, body) = app.send("GET", "/v1/openapi.json", None, Body::empty()).await;
+    let (status, body) = app
+        .send("GET", "/v1/openapi.json", None, Body::empty())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["openapi"], "3.1.0");
     assert!(body["components"]["schemas"]["TurnEvent"].is_object());
