@@ -1,0 +1,143 @@
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use selflearn_log::{EventLog, LogOptions};
+use selflearn_types::TurnEvent;
+use selflearn_types::testing::sample_event;
+
+const BATCH: usize = 50;
+const BATCHES: usize = 4000;
+const CLIENTS: usize = 4;
+
+fn events() -> Vec<TurnEvent> {
+    (0..BATCH * BATCHES)
+        .map(|i| TurnEvent {
+            event_id: format!("srv-{i}"),
+            timestamp_ms: sample_event().timestamp_ms + i as i64,
+            ..sample_event()
+        })
+        .collect()
+}
+
+/// Starts `selflearn serve` on a free port; returns the child and its base URL.
+fn start_server(log: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
+        .arg("--log-dir")
+        .arg(log)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+/// Posts batches from several clients until `stop_after` are acknowledged, then calls `stop`;
+/// returns the acknowledged batch numbers.
+async fn post_until(url: &str, stop_after: usize, stop: impl FnOnce()) -> Vec<usize> {
+    let events = Arc::new(events());
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let (events, acked, next, client, url) = (
+            events.clone(),
+            acked.clone(),
+            next.clone(),
+            client.clone(),
+            url.to_owned(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= BATCHES {
+                    return;
+                }
+                let body = serde_json::to_vec(&events[i * BATCH..(i + 1) * BATCH]).unwrap();
+                let sent = client
+                    .post(format!("{url}/v1/events"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) if response.status().is_success() => acked.lock().unwrap().push(i),
+                    _ => return, // the server is gone or refusing: stop this client
+                }
+            }
+        });
+    }
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        if acked.lock().unwrap().len() >= stop_after {
+            break;
+        }
+    }
+    stop();
+    while tasks.join_next().await.is_some() {}
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
+fn assert_acknowledged_batches_stored(log: &Path, acked: &[usize]) {
+    let events = events();
+    let log = EventLog::open(log, &LogOptions::default()).unwrap();
+    for &batch in acked {
+        for event in &events[batch * BATCH..(batch + 1) * BATCH] {
+            assert!(
+                log.get(&event.event_id).unwrap().is_some(),
+                "acknowledged batch {batch} lost {}",
+                event.event_id
+            );
+        }
+    }
+    let stored = log.len().unwrap() as usize;
+    assert_eq!(
+        stored % BATCH,
+        0,
+        "a batch was stored in part: {stored} events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_server_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start_server(dir.path());
+    let acked = post_until(&url, 40, || child.kill().unwrap()).await;
+    child.wait().unwrap();
+    assert!(acked.len() >= 40);
+    assert!(acked.len() < BATCHES, "the server was killed mid-stream");
+    assert_acknowledged_batches_stored(dir.path(), &acked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully_keeping_every_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = start_server(dir.path());
+    let pid = child.id().to_string();
+    let acked = post_until(&url, 40, || {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    })
+    .await;
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    assert_acknowledged_batches_stored(dir.path(), &acked);
+}
