@@ -85,6 +85,10 @@ mod tests {
     }
 
     #[test]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail fixes the closure's error type"
+    )]
     fn file_then_environment_override_defaults_and_unknown_keys_fail() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

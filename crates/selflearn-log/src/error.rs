@@ -73,6 +73,18 @@ pub enum LogError {
         /// The parse error.
         reason: String,
     },
+    /// Another process holds the log directory for writing.
+    #[error("{path} is locked: another process is writing this log")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The log was opened read-only.
+    #[error("{path} was opened read-only")]
+    ReadOnly {
+        /// The store's database file.
+        path: PathBuf,
+    },
     /// Converting to or from Arrow failed.
     #[error("columnar conversion: {0}")]
     Columnar(String),

@@ -38,7 +38,8 @@ pub enum Order {
 
 /// Writes the whole log.
 pub fn run(args: ExportArgs, config: &Config) -> anyhow::Result<Outcome> {
-    let log = EventLog::open(&config.log.dir, &config.log.options())?;
+    // Read-only: exporting works while a server is writing the same log.
+    let log = EventLog::open_read_only(&config.log.dir)?;
     let order = match args.order {
         Order::Arrival => ScanOrder::Arrival,
         Order::UserTime => ScanOrder::UserTime,

@@ -1,12 +1,17 @@
 //! End-to-end tests of the `selflearn` binary.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should fail loudly on any unexpected error"
+)]
+
 mod ingest;
 mod serve;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use selflearn_log::{EventLog, LogOptions};
+use selflearn_log::EventLog;
 
 /// Runs `selflearn` with `args` on the log in `log_dir`.
 pub fn selflearn(log_dir: &Path, args: &[&str]) -> Output {
@@ -20,10 +25,20 @@ pub fn selflearn(log_dir: &Path, args: &[&str]) -> Output {
 
 /// Number of events stored in the log at `dir`.
 pub fn stored(dir: &Path) -> u64 {
-    EventLog::open(dir, &LogOptions::default())
+    EventLog::open_read_only(dir).unwrap().len().unwrap()
+}
+
+/// Ids of the events stored in the log at `dir`.
+pub fn stored_ids(dir: &Path) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    EventLog::open_read_only(dir)
         .unwrap()
-        .len()
-        .unwrap()
+        .scan(selflearn_log::ScanOrder::Arrival, |e| {
+            ids.insert(e.event_id);
+            Ok(())
+        })
+        .unwrap();
+    ids
 }
 
 pub fn text(bytes: &[u8]) -> String {

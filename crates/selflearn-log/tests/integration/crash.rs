@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use selflearn_log::{EventLog, LogOptions, SyncPolicy};
+use selflearn_log::{EventLog, LogOptions, ScanOrder, SyncPolicy};
 use selflearn_types::TurnEvent;
 use selflearn_types::testing::sample_event;
 
@@ -81,10 +81,16 @@ fn every_acknowledged_batch_survives_sigkill() {
 
     let events = events();
     let log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
+    let mut stored_events = std::collections::HashMap::new();
+    log.scan(ScanOrder::Arrival, |e| {
+        stored_events.insert(e.event_id.clone(), e);
+        Ok(())
+    })
+    .unwrap();
     for &batch in &acked {
         for event in &events[batch * BATCH..(batch + 1) * BATCH] {
             assert_eq!(
-                log.get(&event.event_id).unwrap().as_ref(),
+                stored_events.get(&event.event_id),
                 Some(event),
                 "acknowledged batch {batch} lost an event"
             );

@@ -61,7 +61,7 @@ impl TestApp {
     }
 
     fn stored(&self) -> u64 {
-        EventLog::open(self.dir.path(), &LogOptions::default())
+        EventLog::open_read_only(self.dir.path())
             .unwrap()
             .len()
             .unwrap()
