@@ -292,6 +292,7 @@ impl EventLog {
                 path: &path,
                 ids: &writer.ids,
                 added: HashSet::new(),
+                body: Vec::with_capacity(4096),
             };
             let result = work(&mut inserter)?;
             (result, inserter.added)
@@ -434,6 +435,8 @@ struct Inserter<'conn, 'log> {
     ids: &'log IdSet,
     /// Fingerprints inserted by this transaction, for the id set once it commits.
     added: HashSet<u128>,
+    /// Reused serialisation buffer: one allocation per transaction, not per event.
+    body: Vec<u8>,
 }
 
 impl Inserter<'_, '_> {
@@ -460,7 +463,10 @@ impl Inserter<'_, '_> {
             if self.ids.fingerprints.contains(&fingerprint) || !self.added.insert(fingerprint) {
                 summary.duplicates += 1;
             } else {
-                let body = serde_json::to_string(event).expect("a turn event always serialises");
+                self.body.clear();
+                serde_json::to_writer(&mut self.body, event)
+                    .expect("a turn event always serialises");
+                let body = std::str::from_utf8(&self.body).expect("serde_json writes UTF-8");
                 self.statement
                     .execute(params![
                         event.event_id,
