@@ -60,6 +60,19 @@ pub fn sample_event() -> TurnEvent {
     }
 }
 
+/// `n` copies of [`sample_event`] with ids `<prefix>-<i>` and timestamps 1 ms apart: instant to
+/// make and identical in every process, for durability tests that compare runs.
+pub fn numbered_events(prefix: &str, n: usize) -> Vec<TurnEvent> {
+    let sample = sample_event();
+    (0..n)
+        .map(|i| TurnEvent {
+            event_id: format!("{prefix}-{i}"),
+            timestamp_ms: sample.timestamp_ms + i as i64,
+            ..sample.clone()
+        })
+        .collect()
+}
+
 fn words(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec("[a-z]{1,9}", 1..=max).prop_map(|w| w.join(" "))
 }

@@ -3,22 +3,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use selflearn_types::TurnEvent;
-use selflearn_types::testing::sample_event;
+use selflearn_types::testing::numbered_events;
 
 const BATCH: usize = 50;
 const BATCHES: usize = 4000;
 const CLIENTS: usize = 4;
-
-fn events() -> Vec<TurnEvent> {
-    (0..BATCH * BATCHES)
-        .map(|i| TurnEvent {
-            event_id: format!("srv-{i}"),
-            timestamp_ms: sample_event().timestamp_ms + i as i64,
-            ..sample_event()
-        })
-        .collect()
-}
 
 /// Starts `selflearn serve` on a free port; returns the child and its base URL.
 fn start_server(log: &Path) -> (Child, String) {
@@ -45,7 +34,7 @@ fn start_server(log: &Path) -> (Child, String) {
 /// Posts batches from several clients until `stop_after` are acknowledged, then calls `stop`;
 /// returns the acknowledged batch numbers.
 async fn post_until(url: &str, stop_after: usize, stop: impl FnOnce()) -> Vec<usize> {
-    let events = Arc::new(events());
+    let events = Arc::new(numbered_events("srv", BATCH * BATCHES));
     let acked = Arc::new(Mutex::new(Vec::new()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = reqwest::Client::new();
@@ -90,7 +79,7 @@ async fn post_until(url: &str, stop_after: usize, stop: impl FnOnce()) -> Vec<us
 }
 
 fn assert_acknowledged_batches_stored(log: &Path, acked: &[usize]) {
-    let events = events();
+    let events = numbered_events("srv", BATCH * BATCHES);
     let ids = crate::stored_ids(log);
     for &batch in acked {
         for event in &events[batch * BATCH..(batch + 1) * BATCH] {

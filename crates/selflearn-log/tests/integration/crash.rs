@@ -8,22 +8,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use selflearn_log::{EventLog, LogOptions, ScanOrder, SyncPolicy};
-use selflearn_types::TurnEvent;
-use selflearn_types::testing::sample_event;
+use selflearn_types::testing::numbered_events;
 
 const BATCH: usize = 100;
 const BATCHES: usize = 2000;
 
-/// The writer's events: cheap to make, identical in both processes.
-fn events() -> Vec<TurnEvent> {
-    (0..BATCH * BATCHES)
-        .map(|i| TurnEvent {
-            event_id: format!("crash-{i}"),
-            timestamp_ms: sample_event().timestamp_ms + i as i64,
-            ..sample_event()
-        })
-        .collect()
-}
 const KILL_AFTER_ACKS: usize = 25;
 
 #[test]
@@ -32,7 +21,7 @@ fn writer_child() {
     let Ok(dir) = std::env::var("SELFLEARN_CRASH_DIR") else {
         return;
     };
-    let events = events();
+    let events = numbered_events("crash", BATCH * BATCHES);
     let mut log = EventLog::open(
         dir.as_ref(),
         &LogOptions {
@@ -79,7 +68,7 @@ fn every_acknowledged_batch_survives_sigkill() {
         "the writer stopped before it was killed"
     );
 
-    let events = events();
+    let events = numbered_events("crash", BATCH * BATCHES);
     let log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
     let mut stored_events = std::collections::HashMap::new();
     log.scan(ScanOrder::Arrival, |e| {
