@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, demo, export, ingest, schema, serve};
+use crate::commands::{bench, demo, export, ingest, schema, serve, world};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -39,4 +39,6 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Measure performance.
     Bench(bench::BenchArgs),
+    /// The evaluation world built from real data.
+    World(world::WorldArgs),
 }

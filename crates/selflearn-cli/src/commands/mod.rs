@@ -6,6 +6,7 @@ pub mod export;
 pub mod ingest;
 pub mod schema;
 pub mod serve;
+pub mod world;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -32,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(args, config),
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::World(args) => world::run(args),
     }
 }
