@@ -93,6 +93,22 @@ pub struct Dataset {
     pub synth_asr: Vec<SynthAsr>,
     /// `hwu64.jsonl`.
     pub hwu: Vec<HwuSentence>,
+    /// The Home Assistant test home of `ha_fixtures_en.json`.
+    pub home: HomeFixture,
+}
+
+/// The Home Assistant test home: its areas (rooms).
+#[derive(Debug, Clone, Deserialize)]
+pub struct HomeFixture {
+    /// Areas of the home.
+    pub areas: Vec<Area>,
+}
+
+/// One area of the home.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Area {
+    /// Display name, e.g. `Living Room`.
+    pub name: String,
 }
 
 impl Dataset {
@@ -104,6 +120,7 @@ impl Dataset {
             real_asr: read_jsonl(&dir.join("slurp_asr_multi.jsonl"))?,
             synth_asr: read_jsonl(&dir.join("asr_synth_pocketsphinx.jsonl"))?,
             hwu: read_jsonl(&dir.join("hwu64.jsonl"))?,
+            home: read_json(&dir.join("ha_fixtures_en.json"))?,
         })
     }
 
@@ -111,6 +128,21 @@ impl Dataset {
     pub fn default_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
     }
+}
+
+/// Reads one JSON document.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    if !path.is_file() {
+        return Err(WorldError::MissingFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let text = fs_err::read_to_string(path)?;
+    serde_json::from_str(&text).map_err(|e| WorldError::BadRecord {
+        path: path.to_path_buf(),
+        line: e.line(),
+        reason: e.to_string(),
+    })
 }
 
 /// Reads one JSON Lines file of `T`, naming the file and line of a bad record.

@@ -6,9 +6,13 @@
 #![warn(missing_docs)]
 
 pub mod asr;
+pub mod assistant;
+pub mod config;
 pub mod dataset;
 pub mod error;
 pub mod nlu;
+pub mod sim;
+pub mod truth;
 pub mod wer;
 
 pub use dataset::Dataset;

@@ -1,0 +1,131 @@
+//! The world file: households, people, days, behaviour rates, timing and the seed. Every key
+//! has a default (see `config/world.toml`); unknown keys are an error.
+
+use serde::{Deserialize, Serialize};
+
+/// The whole world configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldConfig {
+    /// Seed of everything random; the same seed gives byte-identical output.
+    pub seed: u64,
+    /// Simulated days.
+    pub days: u32,
+    /// Households.
+    pub households: u32,
+    /// First simulated day, midnight UTC, in milliseconds since the Unix epoch.
+    pub start_ms: i64,
+    /// Who lives where and what they own.
+    pub population: Population,
+    /// How people behave.
+    pub behaviour: Behaviour,
+    /// How the assistant behaves.
+    pub assistant: Assistant,
+}
+
+/// Households and people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Population {
+    /// Most people in a household (at least one).
+    pub max_people: u32,
+    /// Most devices in a household (at least one).
+    pub max_devices: u32,
+    /// Share of devices with a screen.
+    pub screen_share: f64,
+    /// Favourite goals per person (habits).
+    pub favourite_goals: u32,
+}
+
+/// People's behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Behaviour {
+    /// Mean goals a person pursues per day.
+    pub goals_per_day: f64,
+    /// Share of goals drawn from the person's favourites.
+    pub favourite_share: f64,
+    /// After a success, chance that the person asks for something else right away.
+    pub chain_after_success: f64,
+    /// After a failure they notice, chance to interrupt the response.
+    pub barge_in_on_failure: f64,
+    /// After a success, chance to interrupt the confirmation anyway (not a failure signal).
+    pub barge_in_on_success: f64,
+    /// After a failure: chance to rephrase with another paraphrase of the same request.
+    pub rephrase: f64,
+    /// After a failure: chance to repeat the same sentence.
+    pub repeat: f64,
+    /// After a failure: chance to say "no, I meant …" with a paraphrase (explicit feedback).
+    pub correct: f64,
+    /// On giving up: chance to teach the assistant what they meant.
+    pub teach: f64,
+    /// Most attempts at one goal before giving up.
+    pub max_attempts: u32,
+    /// Pause between the end of a response and the next request, in milliseconds (min, max).
+    pub pause_ms: (u32, u32),
+}
+
+/// The reference assistant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Assistant {
+    /// False wakes per goal: background speech the wake word detector accepts.
+    pub false_wake_rate: f64,
+    /// Below this intent confidence the assistant says it did not understand.
+    pub min_confidence: f32,
+    /// Chance that a correctly understood action fails in execution (device or service down).
+    pub result_failure_rate: f64,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            days: 7,
+            households: 40,
+            start_ms: 1_767_571_200_000, // 2026-01-05T00:00:00Z
+            population: Population::default(),
+            behaviour: Behaviour::default(),
+            assistant: Assistant::default(),
+        }
+    }
+}
+
+impl Default for Population {
+    fn default() -> Self {
+        Self {
+            max_people: 4,
+            max_devices: 3,
+            screen_share: 0.3,
+            favourite_goals: 6,
+        }
+    }
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            goals_per_day: 5.0,
+            favourite_share: 0.6,
+            chain_after_success: 0.15,
+            barge_in_on_failure: 0.35,
+            barge_in_on_success: 0.03,
+            rephrase: 0.45,
+            repeat: 0.2,
+            correct: 0.08,
+            teach: 0.1,
+            max_attempts: 4,
+            pause_ms: (1500, 6000),
+        }
+    }
+}
+
+impl Default for Assistant {
+    fn default() -> Self {
+        Self {
+            false_wake_rate: 0.02,
+            min_confidence: 0.2,
+            result_failure_rate: 0.02,
+        }
+    }
+}
