@@ -1,7 +1,11 @@
 //! The world file: households, people, days, behaviour rates, timing and the seed. Every key
 //! has a default (see `config/world.toml`); unknown keys are an error.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, WorldError};
 
 /// The whole world configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +81,25 @@ pub struct Assistant {
     pub result_failure_rate: f64,
 }
 
+impl WorldConfig {
+    /// Reads a world file; keys it leaves out keep their defaults.
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.is_file() {
+            return Err(WorldError::MissingFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let text = fs_err::read_to_string(path)?;
+        toml::from_str(&text).map_err(|e| WorldError::BadRecord {
+            path: path.to_path_buf(),
+            line: e
+                .span()
+                .map_or(0, |span| text[..span.start].matches('\n').count() + 1),
+            reason: e.message().to_owned(),
+        })
+    }
+}
+
 impl Default for WorldConfig {
     fn default() -> Self {
         Self {
@@ -127,5 +150,25 @@ impl Default for Assistant {
             min_confidence: 0.2,
             result_failure_rate: 0.02,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_world_file_equals_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/world.toml");
+        assert_eq!(WorldConfig::load(&path).unwrap(), WorldConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        fs_err::write(&path, "seed = 1\n[behaviour]\nrephrse = 0.5\n").unwrap();
+        let err = WorldConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("rephrse") && err.contains("w.toml:3"), "{err}");
     }
 }

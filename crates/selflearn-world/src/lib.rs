@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod error;
 pub mod nlu;
 pub mod sim;
+pub mod stats;
 pub mod truth;
 pub mod wer;
 

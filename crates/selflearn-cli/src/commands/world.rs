@@ -1,13 +1,20 @@
 //! `selflearn world …`: the evaluation world built from real data.
 
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use selflearn_types::TurnEvent;
 use selflearn_world::Dataset;
 use selflearn_world::asr::data_wer;
+use selflearn_world::config::WorldConfig;
 use selflearn_world::nlu::corpus::{asr_examples, gold_examples, training_examples};
 use selflearn_world::nlu::eval::{NluScores, score};
 use selflearn_world::nlu::{Nlu, TrainConfig};
+use selflearn_world::sim::{World, WorldSink};
+use selflearn_world::stats::StatsSink;
+use selflearn_world::truth::{GoalTruth, TurnTruth};
 use serde::Serialize;
 
 use super::Outcome;
@@ -25,6 +32,68 @@ pub struct WorldArgs {
 pub enum WorldWhat {
     /// Train the reference assistant's NLU and report its quality on held-apart sentences.
     Nlu(NluArgs),
+    /// Run a world and write its turn events and, separately, its ground truth.
+    Generate(GenerateArgs),
+    /// Run a world and report how realistic it is.
+    Stats(StatsArgs),
+}
+
+/// Which world to build.
+#[derive(Debug, Args)]
+pub struct WorldSource {
+    /// Data directory with the vendored file names and fields.
+    #[arg(long, default_value_os_t = default_data_dir(), value_name = "DIR")]
+    pub data: PathBuf,
+    /// World file (TOML); the defaults of config/world.toml when absent.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+    /// Overrides the world file's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl WorldSource {
+    fn build(&self) -> anyhow::Result<(World, WorldConfig)> {
+        let mut config = match &self.world {
+            Some(path) => WorldConfig::load(path)?,
+            None => WorldConfig::default(),
+        };
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        let data = Dataset::load(&self.data)?;
+        let started = Instant::now();
+        let world = World::build(config.clone(), &data);
+        eprintln!(
+            "built the world ({} requests people can make) in {:.1} s",
+            world.goal_count(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok((world, config))
+    }
+}
+
+/// Arguments of `world generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Which world.
+    #[command(flatten)]
+    pub source: WorldSource,
+    /// Output directory: events.jsonl (what an engine may read), truth.jsonl and goals.jsonl
+    /// (the evaluator's).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Arguments of `world stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Which world.
+    #[command(flatten)]
+    pub source: WorldSource,
+    /// Also write the statistics as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// Arguments of `world nlu`.
@@ -63,7 +132,102 @@ struct NluReport {
 pub fn run(args: WorldArgs) -> anyhow::Result<Outcome> {
     match args.what {
         WorldWhat::Nlu(args) => nlu(args),
+        WorldWhat::Generate(args) => generate(args),
+        WorldWhat::Stats(args) => stats(args),
     }
+}
+
+/// Writes the three streams as JSON Lines.
+struct FileSink {
+    events: BufWriter<fs_err::File>,
+    truth: BufWriter<fs_err::File>,
+    goals: BufWriter<fs_err::File>,
+    turns: u64,
+}
+
+fn io_error(e: impl Into<std::io::Error>) -> selflearn_world::WorldError {
+    selflearn_world::WorldError::Io(e.into())
+}
+
+impl WorldSink for FileSink {
+    fn turn(&mut self, event: &TurnEvent, truth: &TurnTruth) -> selflearn_world::Result<()> {
+        serde_json::to_writer(&mut self.events, event).map_err(io_error)?;
+        self.events.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.truth, truth).map_err(io_error)?;
+        self.truth.write_all(b"\n")?;
+        self.turns += 1;
+        Ok(())
+    }
+
+    fn goal(&mut self, goal: &GoalTruth) -> selflearn_world::Result<()> {
+        serde_json::to_writer(&mut self.goals, goal).map_err(io_error)?;
+        self.goals.write_all(b"\n")?;
+        Ok(())
+    }
+}
+
+fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
+    let (mut world, config) = args.source.build()?;
+    fs_err::create_dir_all(&args.out)?;
+    let create = |name: &str| {
+        fs_err::File::create(args.out.join(name)).map(|f| BufWriter::with_capacity(1 << 20, f))
+    };
+    let mut sink = FileSink {
+        events: create("events.jsonl")?,
+        truth: create("truth.jsonl")?,
+        goals: create("goals.jsonl")?,
+        turns: 0,
+    };
+    let started = Instant::now();
+    world.run(&mut sink)?;
+    sink.events.flush()?;
+    sink.truth.flush()?;
+    sink.goals.flush()?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} turns ({} households, {} days, seed {}) in {seconds:.2} s ({:.0} turns/min)",
+        sink.turns,
+        config.households,
+        config.days,
+        config.seed,
+        sink.turns as f64 / seconds * 60.0
+    );
+    println!(
+        "events (the engine's input): {}",
+        args.out.join("events.jsonl").display()
+    );
+    println!(
+        "truth (the evaluator's only): {}, {}",
+        args.out.join("truth.jsonl").display(),
+        args.out.join("goals.jsonl").display()
+    );
+    Ok(Outcome::Clean)
+}
+
+fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
+    let (mut world, config) = args.source.build()?;
+    let mut sink = StatsSink::default();
+    let started = Instant::now();
+    world.run(&mut sink)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = sink.report();
+    println!(
+        "world: {} households, {} days, seed {}; data {}\n",
+        config.households,
+        config.days,
+        config.seed,
+        args.source.data.display()
+    );
+    print!("{}", report.markdown());
+    println!(
+        "\nsimulated {} turns in {seconds:.2} s ({:.0} turns/min)",
+        report.turns,
+        report.turns as f64 / seconds * 60.0
+    );
+    if let Some(path) = &args.json {
+        fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(Outcome::Clean)
 }
 
 fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
@@ -73,7 +237,7 @@ fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
         epochs: args.epochs,
         seed: args.seed,
     };
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let nlu = Nlu::train(&training, config);
     eprintln!(
         "trained on {} sentences in {:.1} s",
