@@ -271,12 +271,19 @@ fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
         args.epochs,
         args.data.display()
     );
-    println!("| evaluated on | sentences | intent accuracy | slot P | slot R | slot F1 |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| evaluated on | sentences | intent accuracy | frame accuracy | slot P | slot R | slot F1 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for (name, s) in &rows {
         println!(
-            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            s.examples, s.intent_accuracy, s.slot_precision, s.slot_recall, s.slot_f1
+            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            s.examples,
+            s.intent_accuracy,
+            s.frame_accuracy,
+            s.slot_precision,
+            s.slot_recall,
+            s.slot_f1
         );
     }
     let (real_wer, synthetic) = data_wer(&data);

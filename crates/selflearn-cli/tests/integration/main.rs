@@ -7,6 +7,7 @@
 
 mod ingest;
 mod serve;
+mod world;
 
 use std::path::Path;
 use std::process::{Command, Output};

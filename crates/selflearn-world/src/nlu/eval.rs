@@ -13,6 +13,8 @@ pub struct NluScores {
     pub examples: usize,
     /// Share of examples whose intent is right.
     pub intent_accuracy: f64,
+    /// Share of examples whose whole frame (intent and every slot) is right.
+    pub frame_accuracy: f64,
     /// Micro-averaged slot precision over (type, value) pairs.
     pub slot_precision: f64,
     /// Micro-averaged slot recall.
@@ -24,9 +26,15 @@ pub struct NluScores {
 /// Scores `nlu` on `examples`, interpreting each example's `text`.
 pub fn score(nlu: &Nlu, examples: &[Example]) -> NluScores {
     let (mut right, mut true_positives, mut predicted, mut gold) = (0, 0, 0, 0);
+    let mut frames_right = 0;
     for example in examples {
         let interpretation = nlu.interpret(&example.text);
         right += usize::from(interpretation.intent == example.intent);
+        frames_right += usize::from(crate::assistant::same_frame(
+            &interpretation,
+            &example.intent,
+            &example.slots,
+        ));
         let mut remaining: HashMap<&(String, String), usize> = HashMap::new();
         for slot in &example.slots {
             *remaining.entry(slot).or_default() += 1;
@@ -53,6 +61,7 @@ pub fn score(nlu: &Nlu, examples: &[Example]) -> NluScores {
     NluScores {
         examples: examples.len(),
         intent_accuracy: ratio(right, examples.len()),
+        frame_accuracy: ratio(frames_right, examples.len()),
         slot_precision: precision,
         slot_recall: recall,
         slot_f1: f1,
