@@ -23,6 +23,10 @@ fn features(tokens: &[String]) -> Vec<u64> {
     let mut out = vec![feature(&["bias"])];
     for (i, token) in tokens.iter().enumerate() {
         out.push(feature(&["w", token]));
+        let stem: String = token.chars().take(5).collect();
+        if stem.len() < token.len() {
+            out.push(feature(&["stem", &stem]));
+        }
         let previous = if i == 0 {
             "<s>"
         } else {

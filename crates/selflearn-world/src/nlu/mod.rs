@@ -82,7 +82,7 @@ impl Nlu {
     pub fn interpret(&self, text: &str) -> Interpretation {
         let tokens = tokenize(text);
         let (intent, confidence) = self.intent.predict(&tokens);
-        let slots = self.tagger.predict(&tokens);
+        let slots = self.tagger.predict(&tokens, &intent);
         Interpretation {
             intent,
             slots,

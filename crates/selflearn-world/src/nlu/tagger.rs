@@ -42,7 +42,12 @@ fn allowed(previous: Option<usize>, tag: usize) -> bool {
     previous.is_some_and(|p| p == tag || p + 1 == tag)
 }
 
-fn token_features(tokens: &[String], i: usize) -> Vec<u64> {
+/// The scenario of an intent (`alarm` of `alarm_set`): slot types depend on it.
+fn scenario(intent: &str) -> &str {
+    intent.split('_').next().unwrap_or(intent)
+}
+
+fn token_features(tokens: &[String], i: usize, intent: &str) -> Vec<u64> {
     let at = |j: isize| -> &str {
         let k = i as isize + j;
         if k < 0 {
@@ -72,6 +77,9 @@ fn token_features(tokens: &[String], i: usize) -> Vec<u64> {
         feature(&["pre", &prefix]),
         feature(&["suf", &suffix]),
         feature(&["shape", shape]),
+        feature(&["scenario", scenario(intent)]),
+        feature(&["scenario-w0", scenario(intent), word]),
+        feature(&["scenario-w-1", scenario(intent), at(-1)]),
     ]
 }
 
@@ -170,7 +178,7 @@ impl SlotTagger {
                 let tokens = tokenize(&e.text);
                 let feats = (0..tokens.len())
                     .map(|i| {
-                        token_features(&tokens, i)
+                        token_features(&tokens, i, &e.intent)
                             .into_iter()
                             .map(|f| {
                                 let next = index.len();
@@ -232,12 +240,12 @@ impl SlotTagger {
         }
     }
 
-    /// Slots of a tokenised text as (type, value), in order.
-    pub fn predict(&self, tokens: &[String]) -> Vec<(String, String)> {
+    /// Slots of a tokenised text as (type, value), in order, given its predicted intent.
+    pub fn predict(&self, tokens: &[String], intent: &str) -> Vec<(String, String)> {
         let tags = tag_count(self.types.len());
         let emission: Vec<Vec<f32>> = (0..tokens.len())
             .map(|i| {
-                let ids: Vec<usize> = token_features(tokens, i)
+                let ids: Vec<usize> = token_features(tokens, i, intent)
                     .iter()
                     .filter_map(|f| self.index.get(f).copied())
                     .collect();
@@ -324,7 +332,7 @@ mod tests {
             .collect();
         let tagger = SlotTagger::train(&data, TrainConfig::default());
         assert_eq!(
-            tagger.predict(&tokenize("is it raining in paris today")),
+            tagger.predict(&tokenize("is it raining in paris today"), "x"),
             [
                 ("place".to_string(), "paris".to_string()),
                 ("date".to_string(), "today".to_string())
