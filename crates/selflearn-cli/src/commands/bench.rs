@@ -1,3 +1,5 @@
+//! `selflearn bench world`: turns the world simulates per minute (events and truth serialised).
+//!
 //! `selflearn bench ingest`: durable ingest rate through the library and through HTTP, each
 //! next to a baseline measured in the same run that appends the same bytes to a plain file with
 //! the same fsync policy (fsync before acknowledging each batch). Runs alternate between the
@@ -33,6 +35,25 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Durable ingest rate, library and HTTP, against plain-file baselines.
     Ingest(IngestBench),
+    /// World generation rate: turns simulated and serialised (events and truth) per minute.
+    World(WorldBench),
+}
+
+/// Parameters of the world benchmark.
+#[derive(Debug, Args)]
+pub struct WorldBench {
+    /// Data directory with the vendored file names and fields.
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub data: std::path::PathBuf,
+    /// Households simulated per run.
+    #[arg(long, default_value_t = 400)]
+    pub households: u32,
+    /// Days simulated per run.
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Runs; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
 }
 
 /// Parameters of the ingest benchmark.
@@ -73,7 +94,82 @@ struct Figures {
 pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     match args.what {
         BenchWhat::Ingest(bench) => ingest(bench),
+        BenchWhat::World(bench) => world(bench),
     }
+}
+
+/// Serialises every turn as `world generate` does, into memory (the disk is not measured).
+#[derive(Debug, Default)]
+struct CountingSink {
+    turns: u64,
+    bytes: u64,
+    buffer: Vec<u8>,
+}
+
+impl selflearn_world::sim::WorldSink for CountingSink {
+    fn turn(
+        &mut self,
+        event: &TurnEvent,
+        truth: &selflearn_world::truth::TurnTruth,
+    ) -> selflearn_world::Result<()> {
+        self.buffer.clear();
+        serde_json::to_writer(&mut self.buffer, event)
+            .map_err(|e| selflearn_world::WorldError::Io(e.into()))?;
+        serde_json::to_writer(&mut self.buffer, truth)
+            .map_err(|e| selflearn_world::WorldError::Io(e.into()))?;
+        self.turns += 1;
+        self.bytes += self.buffer.len() as u64;
+        Ok(())
+    }
+
+    fn goal(&mut self, _goal: &selflearn_world::truth::GoalTruth) -> selflearn_world::Result<()> {
+        Ok(())
+    }
+}
+
+fn world(bench: WorldBench) -> anyhow::Result<Outcome> {
+    use selflearn_world::config::WorldConfig;
+    use selflearn_world::sim::World;
+    ensure!(bench.runs > 0, "runs must be positive");
+    let data = selflearn_world::Dataset::load(&bench.data)?;
+    let config = WorldConfig {
+        households: bench.households,
+        days: bench.days,
+        ..WorldConfig::default()
+    };
+    let started = Instant::now();
+    let mut world = World::build(config, &data);
+    let build_s = started.elapsed().as_secs_f64();
+    let mut rates = Vec::new();
+    let mut turns = 0;
+    for run in 0..bench.runs {
+        let mut sink = CountingSink::default();
+        let started = Instant::now();
+        world.run(&mut sink)?;
+        let rate = sink.turns as f64 / started.elapsed().as_secs_f64() * 60.0;
+        eprintln!(
+            "run {}: {} turns, {:.0} turns/min",
+            run + 1,
+            sink.turns,
+            rate
+        );
+        turns = sink.turns;
+        rates.push(rate);
+    }
+    // The first run also interprets every new text once (the NLU cache starts empty).
+    println!(
+        "| world | turns per run | build (NLU training included) | first run, turns/min | median of {}, turns/min |",
+        bench.runs
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {} households × {} days | {turns} | {build_s:.1} s | {:.0} | {:.0} |",
+        bench.households,
+        bench.days,
+        rates[0],
+        median(&rates)
+    );
+    Ok(Outcome::Clean)
 }
 
 fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
