@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use rand::Rng;
 use selflearn_types::{Outcome, ResolvedEntity};
 
 use crate::nlu::{Interpretation, Nlu, tokenize};
@@ -38,23 +37,16 @@ pub struct ReferenceAssistant {
     cache: HashMap<String, Interpretation>,
     areas: Vec<String>,
     min_confidence: f32,
-    result_failure_rate: f64,
 }
 
 impl ReferenceAssistant {
     /// An assistant with this NLU, in a home with these areas (lower-case names).
-    pub fn new(
-        nlu: Nlu,
-        areas: Vec<String>,
-        min_confidence: f32,
-        result_failure_rate: f64,
-    ) -> Self {
+    pub fn new(nlu: Nlu, areas: Vec<String>, min_confidence: f32) -> Self {
         Self {
             nlu,
             cache: HashMap::new(),
             areas,
             min_confidence,
-            result_failure_rate,
         }
     }
 
@@ -74,8 +66,10 @@ impl ReferenceAssistant {
         interpretation.confidence >= min && same_frame(interpretation, intent, slots)
     }
 
-    /// Handles a request heard on a device in `device_area`.
-    pub fn handle(&mut self, heard: &str, device_area: &str, rng: &mut impl Rng) -> Handled {
+    /// Handles a request heard on a device in `device_area`. `execution_fails` says whether
+    /// carrying out a resolved request would fail (drawn by the caller, so that a rewritten and
+    /// an original request face the same luck).
+    pub fn handle(&mut self, heard: &str, device_area: &str, execution_fails: bool) -> Handled {
         let min = self.min_confidence;
         let interpretation = self.interpret(heard).clone();
         if interpretation.confidence < min || heard.trim().is_empty() {
@@ -94,7 +88,7 @@ impl ReferenceAssistant {
             .map(|(kind, value)| self.resolve(kind, value, device_area))
             .collect();
         let resolved = entities.iter().all(|e| e.resolved.is_some());
-        let result_ok = resolved && !rng.random_bool(self.result_failure_rate);
+        let result_ok = resolved && !execution_fails;
         let (outcome, response) = if !resolved {
             let missing = entities
                 .iter()

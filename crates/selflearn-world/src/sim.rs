@@ -8,8 +8,8 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use selflearn_types::{
-    Asr, BargeIn, Device, DeviceKind, Feedback, FeedbackKind, Nlu as NluEvent, Outcome, Response,
-    SCHEMA_VERSION, Slot, TurnEvent,
+    AppliedRewrite, Asr, BargeIn, Device, DeviceKind, Feedback, FeedbackKind, Nlu as NluEvent,
+    Outcome, Response, RewriteRequest, RewriteResponse, SCHEMA_VERSION, Slot, TurnEvent,
 };
 
 use crate::asr::{AsrChannel, AsrSource, Hypothesis};
@@ -124,12 +124,7 @@ impl World {
         let households = (0..config.households)
             .map(|h| household(h, &config, goals.len(), &areas, &towns, &mut rng))
             .collect();
-        let assistant = ReferenceAssistant::new(
-            nlu,
-            areas,
-            config.assistant.min_confidence,
-            config.assistant.result_failure_rate,
-        );
+        let assistant = ReferenceAssistant::new(nlu, areas, config.assistant.min_confidence);
         let asked: std::collections::HashSet<u64> = goals
             .iter()
             .flat_map(|g| g.paraphrases.iter().map(|(id, _)| *id))
@@ -176,54 +171,80 @@ impl World {
         self.goals.len()
     }
 
-    /// Runs every day of the world into `sink`.
+    /// Runs every day of the world into `sink`, with no rewriting before the NLU.
     pub fn run(&mut self, sink: &mut impl WorldSink) -> crate::Result<()> {
-        let mut next_goal = 0u64;
         for day in 0..self.config.days {
-            let mut rng = StdRng::seed_from_u64(
-                self.config.seed ^ (u64::from(day) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            let mut pending: Vec<Pending> = Vec::new();
-            let mut finished: Vec<GoalTruth> = Vec::new();
-            let day_start = self.config.start_ms + i64::from(day) * DAY_MS;
-            for h in 0..self.households.len() {
-                for p in 0..self.households[h].people.len() {
-                    let count = draws(self.config.behaviour.goals_per_day, &mut rng);
-                    let mut times: Vec<i64> = (0..count)
-                        .map(|_| day_start + rng.random_range(7 * 3_600_000..23 * 3_600_000))
-                        .collect();
-                    times.sort_unstable();
-                    let mut busy_until = day_start;
-                    for time in times {
-                        let start = time.max(busy_until);
-                        if rng.random_bool(self.config.assistant.false_wake_rate) {
-                            let wake_time = start - rng.random_range(60_000..600_000);
-                            pending.push(self.false_wake(h, p, wake_time.max(day_start), &mut rng));
-                        }
-                        let goal_index = self.pick_goal(h, p, &mut rng);
-                        busy_until = self.pursue(
-                            h,
-                            p,
-                            goal_index,
-                            start,
-                            &mut next_goal,
-                            &mut pending,
-                            &mut finished,
-                            &mut rng,
-                        );
+            self.run_day(day, sink, None)?;
+        }
+        Ok(())
+    }
+
+    /// Days in this world.
+    pub fn days(&self) -> u32 {
+        self.config.days
+    }
+
+    /// Runs one day. With a `hook`, the assistant asks it to rewrite every request before NLU,
+    /// as a real integration calls selflearn, and logs the rewrite in the turn event.
+    ///
+    /// Randomness is drawn per person-day (when, what) and per goal (how it unfolds), so two
+    /// runs of the same world with different hooks pursue the same goals at the same times:
+    /// paired A/B arms.
+    pub fn run_day(
+        &mut self,
+        day: u32,
+        sink: &mut impl WorldSink,
+        mut hook: Option<&mut dyn RewriteHook>,
+    ) -> crate::Result<()> {
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut finished: Vec<GoalTruth> = Vec::new();
+        let day_start = self.config.start_ms + i64::from(day) * DAY_MS;
+        for h in 0..self.households.len() {
+            for p in 0..self.households[h].people.len() {
+                let mut plan_rng = StdRng::seed_from_u64(mix(&[
+                    self.config.seed,
+                    u64::from(day),
+                    h as u64,
+                    p as u64,
+                ]));
+                let count = draws(self.config.behaviour.goals_per_day, &mut plan_rng);
+                let mut plan: Vec<(i64, u64)> = (0..count)
+                    .map(|_| {
+                        (
+                            day_start + plan_rng.random_range(7 * 3_600_000..23 * 3_600_000),
+                            plan_rng.random(),
+                        )
+                    })
+                    .collect();
+                plan.sort_unstable();
+                let mut busy_until = day_start;
+                for (k, (time, goal_seed)) in plan.into_iter().enumerate() {
+                    let mut rng = StdRng::seed_from_u64(goal_seed);
+                    let start = time.max(busy_until);
+                    if rng.random_bool(self.config.assistant.false_wake_rate) {
+                        let wake_time = start - rng.random_range(60_000..600_000);
+                        pending.push(self.false_wake(h, p, wake_time.max(day_start), &mut rng));
                     }
+                    let goal_index = self.pick_goal(h, p, &mut rng);
+                    let id = goal_id(day, h, p, k);
+                    let mut episode = Episode {
+                        pending: &mut pending,
+                        finished: &mut finished,
+                        hook: &mut hook,
+                    };
+                    busy_until = self.pursue(h, p, goal_index, id, start, &mut episode, &mut rng);
                 }
             }
-            pending.sort_by(|a, b| {
-                (a.event.timestamp_ms, &a.event.event_id)
-                    .cmp(&(b.event.timestamp_ms, &b.event.event_id))
-            });
-            for turn in &pending {
-                sink.turn(&turn.event, &turn.truth)?;
-            }
-            for goal in &finished {
-                sink.goal(goal)?;
-            }
+        }
+        pending.sort_by(|a, b| {
+            (a.event.timestamp_ms, &a.event.event_id)
+                .cmp(&(b.event.timestamp_ms, &b.event.event_id))
+        });
+        for turn in &pending {
+            sink.turn(&turn.event, &turn.truth)?;
+        }
+        for goal in &finished {
+            sink.goal(goal)?;
         }
         Ok(())
     }
@@ -238,25 +259,19 @@ impl World {
     }
 
     /// One goal from first request to success or giving up; returns when the person is free.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the loop's state, passed explicitly"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "one goal's full description")]
     fn pursue(
         &mut self,
         h: usize,
         p: usize,
         goal_index: usize,
+        goal_id: u64,
         start: i64,
-        next_goal: &mut u64,
-        pending: &mut Vec<Pending>,
-        finished: &mut Vec<GoalTruth>,
+        episode: &mut Episode<'_, '_>,
         rng: &mut StdRng,
     ) -> i64 {
         let behaviour = self.config.behaviour.clone();
         let goal = self.goals[goal_index].clone();
-        let goal_id = *next_goal;
-        *next_goal += 1;
         let mut time = start;
         let mut act = Act::NewGoal;
         let mut sentence = goal
@@ -267,7 +282,17 @@ impl World {
         let mut turns = 0;
         loop {
             turns += 1;
-            let outcome = self.request(h, p, &goal, goal_id, &sentence, act, time, rng);
+            let outcome = self.request(
+                h,
+                p,
+                &goal,
+                goal_id,
+                &sentence,
+                act,
+                time,
+                rng,
+                episode.hook,
+            );
             let success = !outcome.defect;
             let response_end = time + 1_500 + i64::from(outcome.duration_ms);
             let barge = if success {
@@ -285,10 +310,10 @@ impl World {
                 Some(b) => time + 1_500 + i64::from(b.at_ms),
                 None => response_end,
             };
-            pending.push(turn);
+            episode.pending.push(turn);
             let pause = i64::from(rng.random_range(behaviour.pause_ms.0..=behaviour.pause_ms.1));
             if success {
-                finished.push(GoalTruth {
+                episode.finished.push(GoalTruth {
                     goal_id,
                     user_id: self.person(h, p).user_id.clone(),
                     frame_id: goal.frame_id.clone(),
@@ -296,18 +321,12 @@ impl World {
                     success: true,
                     abandoned: false,
                 });
-                if rng.random_bool(behaviour.chain_after_success) {
+                // Another request right away; the low bits of goal ids number such chains.
+                if goal_id & CHAIN_MASK < CHAIN_MASK
+                    && rng.random_bool(behaviour.chain_after_success)
+                {
                     let next = self.pick_goal(h, p, rng);
-                    return self.pursue(
-                        h,
-                        p,
-                        next,
-                        user_done + pause,
-                        next_goal,
-                        pending,
-                        finished,
-                        rng,
-                    );
+                    return self.pursue(h, p, next, goal_id + 1, user_done + pause, episode, rng);
                 }
                 return user_done;
             }
@@ -334,7 +353,7 @@ impl World {
                 // Giving up; some people teach the assistant what they meant on the way out.
                 if rng.random_bool(behaviour.teach) && !others.is_empty() {
                     let meant = others.choose(rng).expect("not empty");
-                    pending.push(self.teach(
+                    episode.pending.push(self.teach(
                         h,
                         p,
                         goal_id,
@@ -345,7 +364,7 @@ impl World {
                         rng,
                     ));
                 }
-                finished.push(GoalTruth {
+                episode.finished.push(GoalTruth {
                     goal_id,
                     user_id: self.person(h, p).user_id.clone(),
                     frame_id: goal.frame_id.clone(),
@@ -388,39 +407,58 @@ impl World {
         act: Act,
         time: i64,
         rng: &mut StdRng,
+        hook: &mut Option<&mut dyn RewriteHook>,
     ) -> RequestOutcome {
+        let execution_fails = rng.random_bool(self.config.assistant.result_failure_rate);
         let device = self.device_for(h, p, rng);
         let heard = self
             .channel
             .hear(sentence.0, rng)
             .expect("goal sentences are hearable")
             .clone();
-        let handled = self.assistant.handle(&heard.text, &device.area, rng);
-        let understood_heard = handled.interpretation.is_some()
-            && self
-                .assistant
-                .understands(&heard.text, &goal.intent, &goal.slots);
-        let understood_spoken = self
-            .assistant
-            .understands(&sentence.1, &goal.intent, &goal.slots);
-        let stages = StageResults {
-            false_wake: false,
-            acted: handled.interpretation.is_some(),
-            asr_changed_words: normalised(&heard.text) != normalised(&sentence.1),
-            understood_heard,
-            understood_spoken,
-            resolved: handled.resolved,
-            result_ok: handled.result_ok,
+        let person = self.person(h, p).clone();
+        let rewrite = hook.as_mut().map(|hook| {
+            hook.rewrite(&RewriteRequest {
+                user_id: person.user_id.clone(),
+                device: device_of(&device),
+                text: heard.text.clone(),
+                timestamp_ms: Some(time),
+                context: context_of(&person),
+            })
+        });
+        let rewrite = rewrite.filter(|r| r.rewritten && r.text != heard.text);
+        let nlu_text = rewrite
+            .as_ref()
+            .map_or(heard.text.as_str(), |r| r.text.as_str())
+            .to_owned();
+        let (handled, point) = self.judge(
+            goal,
+            &sentence.1,
+            &heard.text,
+            &nlu_text,
+            &device.area,
+            execution_fails,
+        );
+        let original_defect = if rewrite.is_some() {
+            let (_, original) = self.judge(
+                goal,
+                &sentence.1,
+                &heard.text,
+                &heard.text,
+                &device.area,
+                execution_fails,
+            );
+            Some(original != FailurePoint::Correct)
+        } else {
+            None
         };
-        let point = failure_point(stages);
         let defect = point != FailurePoint::Correct;
         let duration_ms = response_duration(&handled.response);
         let feedback = (act == Act::Correction).then_some(Feedback {
             kind: FeedbackKind::Correction,
             text: None,
         });
-        let person = self.person(h, p).clone();
-        let event = self.event(
+        let mut event = self.event(
             &person,
             &device,
             time,
@@ -430,6 +468,13 @@ impl World {
             feedback,
             rng,
         );
+        event.rewrite = rewrite.map(|r| AppliedRewrite {
+            original_text: heard.text.clone(),
+            rewritten_text: r.text,
+            layer: r.layer.unwrap_or_else(|| "unknown".into()),
+            artifact_version: None,
+            score: r.score.map(|s| s.clamp(0.0, 1.0)),
+        });
         let truth = TurnTruth {
             event_id: event.event_id.clone(),
             goal_id: Some(goal_id),
@@ -442,12 +487,45 @@ impl World {
             defect,
             failure_point: point,
             barged_in: false,
+            rewritten: event.rewrite.is_some(),
+            original_defect,
         };
         RequestOutcome {
             pending: Pending { event, truth },
             defect,
             duration_ms,
         }
+    }
+
+    /// What the assistant does with `nlu_text` (the heard text, or its rewrite) and the failure
+    /// point against the goal.
+    fn judge(
+        &mut self,
+        goal: &Goal,
+        spoken: &str,
+        heard: &str,
+        nlu_text: &str,
+        area: &str,
+        execution_fails: bool,
+    ) -> (crate::assistant::Handled, FailurePoint) {
+        let handled = self.assistant.handle(nlu_text, area, execution_fails);
+        let understood_heard = handled.interpretation.is_some()
+            && self
+                .assistant
+                .understands(nlu_text, &goal.intent, &goal.slots);
+        let understood_spoken = self
+            .assistant
+            .understands(spoken, &goal.intent, &goal.slots);
+        let point = failure_point(StageResults {
+            false_wake: false,
+            acted: handled.interpretation.is_some(),
+            asr_changed_words: normalised(heard) != normalised(spoken),
+            understood_heard,
+            understood_spoken,
+            resolved: handled.resolved,
+            result_ok: handled.result_ok,
+        });
+        (handled, point)
     }
 
     fn false_wake(&mut self, h: usize, p: usize, time: i64, rng: &mut StdRng) -> Pending {
@@ -457,7 +535,10 @@ impl World {
             .choose(rng)
             .expect("background speech exists")
             .clone();
-        let handled = self.assistant.handle(&heard.text, &device.area, rng);
+        let execution_fails = rng.random_bool(self.config.assistant.result_failure_rate);
+        let handled = self
+            .assistant
+            .handle(&heard.text, &device.area, execution_fails);
         let acted = handled.outcome == Outcome::Success;
         let point = failure_point(StageResults {
             false_wake: true,
@@ -495,6 +576,8 @@ impl World {
             defect: acted,
             failure_point: point,
             barged_in: false,
+            rewritten: false,
+            original_defect: None,
         };
         Pending { event, truth }
     }
@@ -559,6 +642,8 @@ impl World {
             defect: false,
             failure_point: FailurePoint::Correct,
             barged_in: false,
+            rewritten: false,
+            original_defect: None,
         };
         Pending { event, truth }
     }
@@ -580,12 +665,7 @@ impl World {
             event_id: format!("{:016x}", rng.random::<u64>()),
             timestamp_ms: time,
             user_id: person.user_id.clone(),
-            device: Device {
-                id: device.id.clone(),
-                kind: device.kind,
-                has_screen: device.has_screen,
-                state: BTreeMap::from([("area".to_owned(), device.area.clone())]),
-            },
+            device: device_of(device),
             session_hint: None,
             asr: Asr {
                 text: heard.text.clone(),
@@ -620,11 +700,61 @@ impl World {
     }
 }
 
+/// Asked before NLU to rewrite a request, as a real integration calls selflearn.
+pub trait RewriteHook {
+    /// The text NLU should receive, and why.
+    fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse;
+}
+
+/// Where one day's output and the rewrite hook live while goals unfold.
+struct Episode<'a, 'h> {
+    pending: &'a mut Vec<Pending>,
+    finished: &'a mut Vec<GoalTruth>,
+    hook: &'a mut Option<&'h mut dyn RewriteHook>,
+}
+
+/// Low bits of a goal id that number goals chained after a success.
+const CHAIN_MASK: u64 = 0xF;
+
+/// A goal id that is the same in every arm of an A/B run: day, household, person, plan slot,
+/// and chain position in the low bits.
+fn goal_id(day: u32, h: usize, p: usize, k: usize) -> u64 {
+    (u64::from(day) << 44)
+        | ((h as u64) << 24)
+        | ((p as u64 & 0xFF) << 16)
+        | ((k as u64 & 0xFFF) << 4)
+}
+
+/// A seed from several numbers (splitmix64 steps).
+fn mix(parts: &[u64]) -> u64 {
+    parts
+        .iter()
+        .fold(0x9E37_79B9_7F4A_7C15_u64, |state, &part| {
+            let mut z = state ^ part.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        })
+}
+
 #[derive(Debug)]
 struct RequestOutcome {
     pending: Pending,
     defect: bool,
     duration_ms: u32,
+}
+
+fn device_of(device: &DeviceSpec) -> Device {
+    Device {
+        id: device.id.clone(),
+        kind: device.kind,
+        has_screen: device.has_screen,
+        state: BTreeMap::from([("area".to_owned(), device.area.clone())]),
+    }
+}
+
+fn context_of(person: &Person) -> BTreeMap<String, String> {
+    BTreeMap::from([("location".to_owned(), person.location.clone())])
 }
 
 fn source_name(source: &AsrSource) -> &'static str {
@@ -877,6 +1007,103 @@ mod tests {
             retry_wer > wer,
             "retries follow misrecognitions: {retry_wer} vs {wer}"
         );
+    }
+
+    /// Rewrites every request to one fixed text.
+    struct Always(&'static str);
+
+    impl RewriteHook for Always {
+        fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
+            if request.text == self.0 {
+                return RewriteResponse::unchanged(self.0);
+            }
+            RewriteResponse {
+                text: self.0.into(),
+                rewritten: true,
+                layer: Some("test".into()),
+                score: Some(0.5),
+                explanation: None,
+            }
+        }
+    }
+
+    /// Never rewrites.
+    struct Never;
+
+    impl RewriteHook for Never {
+        fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
+            RewriteResponse::unchanged(request.text.clone())
+        }
+    }
+
+    fn arm(hook: Option<&mut dyn RewriteHook>) -> Collected {
+        let (data, nlu) = shared();
+        let config = WorldConfig {
+            seed: 21,
+            days: 1,
+            households: 10,
+            ..WorldConfig::default()
+        };
+        let mut world = World::build_with_nlu(config, data, nlu.clone());
+        let mut out = Collected::default();
+        world.run_day(0, &mut out, hook).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_hook_that_never_rewrites_changes_nothing() {
+        let bytes = |o: &Collected| serde_json::to_string(&(&o.events, &o.truth)).unwrap();
+        assert_eq!(bytes(&arm(None)), bytes(&arm(Some(&mut Never))));
+    }
+
+    #[test]
+    fn rewrites_are_logged_judged_against_the_original_and_arms_stay_paired() {
+        let control = arm(None);
+        let treated = arm(Some(&mut Always("what time is it")));
+        let rewritten: Vec<_> = treated
+            .events
+            .iter()
+            .filter(|e| e.rewrite.is_some())
+            .collect();
+        assert!(!rewritten.is_empty());
+        for event in &rewritten {
+            let applied = event.rewrite.as_ref().unwrap();
+            assert_eq!(applied.rewritten_text, "what time is it");
+            assert_eq!(
+                applied.original_text, event.asr.text,
+                "the log keeps what was heard"
+            );
+            assert_eq!(applied.layer, "test");
+        }
+        let by_event = truth_by_event(&treated.truth);
+        let judged = rewritten.iter().map(|e| by_event[e.event_id.as_str()]);
+        assert!(
+            judged
+                .clone()
+                .all(|t| t.rewritten && t.original_defect.is_some())
+        );
+        // Rewriting everything to one request wins where that was the goal, loses elsewhere.
+        assert!(
+            judged
+                .clone()
+                .any(|t| t.original_defect == Some(false) && t.defect),
+            "no loss recorded"
+        );
+        // The same planned goals in both arms (a goal may start later if an earlier one of
+        // the same person took longer).
+        let planned = |o: &Collected| -> Vec<u64> {
+            o.events
+                .iter()
+                .zip(&o.truth)
+                .filter(|(_, t)| t.starts_goal && t.goal_id.is_some_and(|g| g & CHAIN_MASK == 0))
+                .map(|(_, t)| t.goal_id.unwrap())
+                .collect()
+        };
+        let (mut a, mut b) = (planned(&control), planned(&treated));
+        a.sort_unstable();
+        b.sort_unstable();
+        assert!(!a.is_empty());
+        assert_eq!(a, b);
     }
 
     #[test]

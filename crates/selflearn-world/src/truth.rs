@@ -89,6 +89,11 @@ pub struct TurnTruth {
     pub failure_point: FailurePoint,
     /// Whether the person barged in on the response.
     pub barged_in: bool,
+    /// Whether a rewrite was applied before NLU.
+    pub rewritten: bool,
+    /// For a rewritten turn: whether the original request would have been a defect (for
+    /// win/loss accounting).
+    pub original_defect: Option<bool>,
 }
 
 /// The truth of one goal.
