@@ -89,6 +89,21 @@ pub enum DeviceKind {
     Other,
 }
 
+impl DeviceKind {
+    /// The kind's name as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceKind::Speaker => "speaker",
+            DeviceKind::ScreenSpeaker => "screen_speaker",
+            DeviceKind::Phone => "phone",
+            DeviceKind::Tv => "tv",
+            DeviceKind::Car => "car",
+            DeviceKind::Wearable => "wearable",
+            DeviceKind::Other => "other",
+        }
+    }
+}
+
 /// Speech recognition output for the turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -238,4 +253,24 @@ pub struct AppliedRewrite {
     /// The layer's score for the rewrite, in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_kind_names_match_their_json() {
+        for kind in [
+            DeviceKind::Speaker,
+            DeviceKind::ScreenSpeaker,
+            DeviceKind::Phone,
+            DeviceKind::Tv,
+            DeviceKind::Car,
+            DeviceKind::Wearable,
+            DeviceKind::Other,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
 }

@@ -336,21 +336,22 @@ impl World {
                 .iter()
                 .filter(|(id, _)| *id != sentence.0)
                 .collect();
-            act = if turns >= behaviour.max_attempts {
-                Act::Teach
+            // The next attempt, or `None` for giving up.
+            let retry = if turns >= behaviour.max_attempts {
+                None
             } else if roll < behaviour.rephrase && !others.is_empty() {
-                Act::Rephrase
+                Some(Act::Rephrase)
             } else if roll < behaviour.rephrase + behaviour.repeat {
-                Act::Repeat
+                Some(Act::Repeat)
             } else if roll < behaviour.rephrase + behaviour.repeat + behaviour.correct
                 && !others.is_empty()
             {
-                Act::Correction
+                Some(Act::Correction)
             } else {
-                Act::Teach
+                None
             };
-            if act == Act::Teach {
-                // Giving up; some people teach the assistant what they meant on the way out.
+            let Some(retry) = retry else {
+                // Some people teach the assistant what they meant on the way out.
                 if rng.random_bool(behaviour.teach) && !others.is_empty() {
                     let meant = others.choose(rng).expect("not empty");
                     episode.pending.push(self.teach(
@@ -373,7 +374,8 @@ impl World {
                     abandoned: true,
                 });
                 return user_done + pause;
-            }
+            };
+            act = retry;
             if act != Act::Repeat {
                 sentence = (*others.choose(rng).expect("not empty")).clone();
             }

@@ -78,10 +78,7 @@ impl WorldSink for StatsSink {
             self.correct_turns += 1;
             self.barge_ins_on_correct += u64::from(truth.barged_in);
         }
-        let kind = serde_json::to_value(event.device.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = event.device.kind.as_str().to_owned();
         let device = self.by_device.entry(kind).or_default();
         device.0 += 1;
         device.1 += u64::from(truth.defect);
