@@ -63,6 +63,9 @@ pub struct Behaviour {
     pub correct: f64,
     /// On giving up: chance to teach the assistant what they meant.
     pub teach: f64,
+    /// After something starts playing: chance to stop it later by talking over it (a barge-in
+    /// on a success).
+    pub stop_playing: f64,
     /// Most attempts at one goal before giving up.
     pub max_attempts: u32,
     /// Pause between the end of a response and the next request, in milliseconds (min, max).
@@ -137,6 +140,7 @@ impl Default for Behaviour {
             repeat: 0.2,
             correct: 0.08,
             teach: 0.1,
+            stop_playing: 0.3,
             max_attempts: 4,
             pause_ms: (1500, 6000),
         }

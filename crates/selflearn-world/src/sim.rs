@@ -46,6 +46,8 @@ struct DeviceSpec {
     kind: DeviceKind,
     has_screen: bool,
     area: String,
+    /// Whether media is playing on it (set by a successful `play_*` request, cleared by a stop).
+    playing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +74,12 @@ pub struct World {
     assistant: ReferenceAssistant,
     /// Real hypotheses of sentences nobody in the world asks for: background speech.
     background: Vec<Hypothesis>,
+    /// Goals that stop what is playing ("stop the audio").
+    stop_goals: Vec<usize>,
 }
+
+/// The intent of requests that stop playback.
+const STOP_INTENT: &str = "audio_volume_mute";
 
 /// One pending turn, buffered so that a day's turns are emitted in time order.
 #[derive(Debug)]
@@ -156,6 +163,14 @@ impl World {
                 })
                 .collect();
         }
+        let stop_goals = goals
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                g.intent == STOP_INTENT && g.paraphrases.iter().any(|(_, t)| t.starts_with("stop"))
+            })
+            .map(|(i, _)| i)
+            .collect();
         Self {
             config,
             goals,
@@ -163,6 +178,7 @@ impl World {
             channel,
             assistant,
             background,
+            stop_goals,
         }
     }
 
@@ -199,6 +215,13 @@ impl World {
         let mut pending: Vec<Pending> = Vec::new();
         let mut finished: Vec<GoalTruth> = Vec::new();
         let day_start = self.config.start_ms + i64::from(day) * DAY_MS;
+        for device in self
+            .households
+            .iter_mut()
+            .flat_map(|h| h.devices.iter_mut())
+        {
+            device.playing = false; // nothing plays overnight
+        }
         for h in 0..self.households.len() {
             for p in 0..self.households[h].people.len() {
                 let mut plan_rng = StdRng::seed_from_u64(mix(&[
@@ -232,7 +255,8 @@ impl World {
                         finished: &mut finished,
                         hook: &mut hook,
                     };
-                    busy_until = self.pursue(h, p, goal_index, id, start, &mut episode, &mut rng);
+                    busy_until =
+                        self.pursue(h, p, goal_index, id, start, None, &mut episode, &mut rng);
                 }
             }
         }
@@ -267,6 +291,7 @@ impl World {
         goal_index: usize,
         goal_id: u64,
         start: i64,
+        device: Option<usize>,
         episode: &mut Episode<'_, '_>,
         rng: &mut StdRng,
     ) -> i64 {
@@ -292,8 +317,10 @@ impl World {
                 time,
                 rng,
                 episode.hook,
+                device,
             );
             let success = !outcome.defect;
+            let outcome_device = outcome.device;
             let response_end = time + 1_500 + i64::from(outcome.duration_ms);
             let barge = if success {
                 behaviour.barge_in_on_success
@@ -321,12 +348,50 @@ impl World {
                     success: true,
                     abandoned: false,
                 });
-                // Another request right away; the low bits of goal ids number such chains.
-                if goal_id & CHAIN_MASK < CHAIN_MASK
-                    && rng.random_bool(behaviour.chain_after_success)
+                let chain_free = goal_id & CHAIN_MASK < CHAIN_MASK;
+                let playing = &mut self.households[h].devices[outcome_device].playing;
+                if goal.intent.starts_with("play_") {
+                    *playing = true;
+                } else if goal.intent == STOP_INTENT {
+                    *playing = false;
+                }
+                // Listening for a while, then stopping it: a barge-in on a success.
+                if chain_free
+                    && goal.intent.starts_with("play_")
+                    && !self.stop_goals.is_empty()
+                    && rng.random_bool(behaviour.stop_playing)
                 {
+                    let listened = rng.random_range(60_000..1_200_000u32);
+                    if let Some(played) = episode.pending.last_mut() {
+                        played.event.barge_in = Some(BargeIn { at_ms: listened });
+                        played.truth.barged_in = true;
+                    }
+                    let stop = *self.stop_goals.choose(rng).expect("not empty");
+                    let at = time + 1_500 + i64::from(listened);
+                    return self.pursue(
+                        h,
+                        p,
+                        stop,
+                        goal_id + 1,
+                        at,
+                        Some(outcome_device),
+                        episode,
+                        rng,
+                    );
+                }
+                // Another request right away; the low bits of goal ids number such chains.
+                if chain_free && rng.random_bool(behaviour.chain_after_success) {
                     let next = self.pick_goal(h, p, rng);
-                    return self.pursue(h, p, next, goal_id + 1, user_done + pause, episode, rng);
+                    return self.pursue(
+                        h,
+                        p,
+                        next,
+                        goal_id + 1,
+                        user_done + pause,
+                        None,
+                        episode,
+                        rng,
+                    );
                 }
                 return user_done;
             }
@@ -387,14 +452,15 @@ impl World {
         &self.households[h].people[p]
     }
 
-    fn device_for(&self, h: usize, p: usize, rng: &mut StdRng) -> DeviceSpec {
+    /// The device a person speaks to: mostly their own, sometimes another in the home.
+    fn device_for(&self, h: usize, p: usize, rng: &mut StdRng) -> (usize, DeviceSpec) {
         let household = &self.households[h];
         let index = if rng.random_bool(0.8) {
             household.people[p].home_device
         } else {
             rng.random_range(0..household.devices.len())
         };
-        household.devices[index].clone()
+        (index, household.devices[index].clone())
     }
 
     /// One request turn: hear, understand, resolve, act, answer.
@@ -410,9 +476,12 @@ impl World {
         time: i64,
         rng: &mut StdRng,
         hook: &mut Option<&mut dyn RewriteHook>,
+        device_override: Option<usize>,
     ) -> RequestOutcome {
         let execution_fails = rng.random_bool(self.config.assistant.result_failure_rate);
-        let device = self.device_for(h, p, rng);
+        let (drawn, _) = self.device_for(h, p, rng);
+        let device_index = device_override.unwrap_or(drawn);
+        let device = self.households[h].devices[device_index].clone();
         let heard = self
             .channel
             .hear(sentence.0, rng)
@@ -496,6 +565,7 @@ impl World {
             pending: Pending { event, truth },
             defect,
             duration_ms,
+            device: device_index,
         }
     }
 
@@ -531,7 +601,7 @@ impl World {
     }
 
     fn false_wake(&mut self, h: usize, p: usize, time: i64, rng: &mut StdRng) -> Pending {
-        let device = self.device_for(h, p, rng);
+        let (_, device) = self.device_for(h, p, rng);
         let heard = self
             .background
             .choose(rng)
@@ -599,7 +669,7 @@ impl World {
         time: i64,
         rng: &mut StdRng,
     ) -> Pending {
-        let device = self.device_for(h, p, rng);
+        let (_, device) = self.device_for(h, p, rng);
         let text = format!("when i say {failed} i mean {meant}");
         let heard = Hypothesis {
             text: text.clone(),
@@ -741,6 +811,8 @@ fn mix(parts: &[u64]) -> u64 {
 
 #[derive(Debug)]
 struct RequestOutcome {
+    /// Index of the household device that heard it.
+    device: usize,
     pending: Pending,
     defect: bool,
     duration_ms: u32,
@@ -751,7 +823,13 @@ fn device_of(device: &DeviceSpec) -> Device {
         id: device.id.clone(),
         kind: device.kind,
         has_screen: device.has_screen,
-        state: BTreeMap::from([("area".to_owned(), device.area.clone())]),
+        state: BTreeMap::from([
+            ("area".to_owned(), device.area.clone()),
+            (
+                "media".to_owned(),
+                if device.playing { "playing" } else { "idle" }.to_owned(),
+            ),
+        ]),
     }
 }
 
@@ -835,6 +913,7 @@ fn household(
                 kind,
                 has_screen,
                 area: areas.choose(rng).cloned().unwrap_or_default(),
+                playing: false,
             }
         })
         .collect::<Vec<_>>();
@@ -1106,6 +1185,41 @@ mod tests {
         b.sort_unstable();
         assert!(!a.is_empty());
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn people_stop_music_by_talking_over_it_which_is_not_a_failure() {
+        let (out, _) = world(WorldConfig {
+            seed: 12,
+            days: 3,
+            households: 30,
+            ..WorldConfig::default()
+        });
+        let by_goal: HashMap<u64, Vec<(&TurnEvent, &TurnTruth)>> = out
+            .events
+            .iter()
+            .zip(&out.truth)
+            .filter_map(|(e, t)| t.goal_id.map(|g| (g, (e, t))))
+            .fold(HashMap::new(), |mut map, (g, pair)| {
+                map.entry(g).or_default().push(pair);
+                map
+            });
+        let mut stops = 0;
+        for (event, truth) in out.events.iter().zip(&out.truth) {
+            let long_barge_in = event.barge_in.is_some_and(|b| b.at_ms >= 60_000);
+            if !long_barge_in {
+                continue;
+            }
+            assert!(!truth.defect, "music that played was a success");
+            assert!(truth.gold_intent.as_deref().unwrap().starts_with("play_"));
+            let next = &by_goal[&(truth.goal_id.unwrap() + 1)];
+            let (stop_event, stop_truth) = next[0];
+            assert_eq!(stop_truth.gold_intent.as_deref(), Some(STOP_INTENT));
+            assert_eq!(stop_event.device.id, event.device.id);
+            assert_eq!(stop_event.device.state["media"], "playing");
+            stops += 1;
+        }
+        assert!(stops > 0, "nobody stopped any music");
     }
 
     #[test]
