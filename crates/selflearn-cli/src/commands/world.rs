@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+use std::collections::HashMap;
+
+use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::TurnEvent;
 use selflearn_world::Dataset;
 use selflearn_world::asr::data_wer;
@@ -12,7 +15,7 @@ use selflearn_world::config::WorldConfig;
 use selflearn_world::nlu::corpus::{asr_examples, gold_examples, training_examples};
 use selflearn_world::nlu::eval::{NluScores, score};
 use selflearn_world::nlu::{Nlu, TrainConfig};
-use selflearn_world::sim::{World, WorldSink};
+use selflearn_world::sim::{Collected, World, WorldSink};
 use selflearn_world::stats::StatsSink;
 use selflearn_world::truth::{GoalTruth, TurnTruth};
 use serde::Serialize;
@@ -36,6 +39,32 @@ pub enum WorldWhat {
     Generate(GenerateArgs),
     /// Run a world and report how realistic it is.
     Stats(StatsArgs),
+    /// Run a world, derive friction signals from its events alone, and score them against the
+    /// world's truth.
+    Signals(SignalsArgs),
+}
+
+/// Arguments of `world signals`.
+#[derive(Debug, Args)]
+pub struct SignalsArgs {
+    /// Which world.
+    #[command(flatten)]
+    pub source: WorldSource,
+    /// Also write the scores as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Whether a signal fired on a turn.
+type SignalTest = fn(&TurnSignals) -> bool;
+
+/// How well one signal predicts a defect.
+#[derive(Debug, Serialize)]
+struct SignalScore {
+    signal: &'static str,
+    fired: u64,
+    precision: f64,
+    recall: f64,
 }
 
 /// Which world to build.
@@ -134,7 +163,80 @@ pub fn run(args: WorldArgs) -> anyhow::Result<Outcome> {
         WorldWhat::Nlu(args) => nlu(args),
         WorldWhat::Generate(args) => generate(args),
         WorldWhat::Stats(args) => stats(args),
+        WorldWhat::Signals(args) => signals(args),
     }
+}
+
+fn signals(args: SignalsArgs) -> anyhow::Result<Outcome> {
+    let (mut world, config) = args.source.build()?;
+    let mut out = Collected::default();
+    world.run(&mut out)?;
+    let signal_config = SignalConfig::default();
+    let signals: Vec<TurnSignals> = sessions(&out.events, &signal_config)
+        .iter()
+        .flat_map(|session| friction(session, &signal_config))
+        .collect();
+    let defects: HashMap<&str, bool> = out
+        .truth
+        .iter()
+        .map(|t| (t.event_id.as_str(), t.defect))
+        .collect();
+    let total_defects = defects.values().filter(|d| **d).count() as u64;
+    let checks: [(&'static str, SignalTest); 7] = [
+        ("system failure", |s| s.system_failure),
+        ("barge-in", |s| s.barge_in),
+        ("rephrase", |s| s.rephrase),
+        ("repeat", |s| s.repeat),
+        ("explicit negative", |s| s.explicit_negative),
+        ("abandonment", |s| s.abandonment),
+        ("defect estimate ≥ 0.5", TurnSignals::likely_defect),
+    ];
+    let scores: Vec<SignalScore> = checks
+        .iter()
+        .map(|(name, fires)| {
+            let fired: Vec<&TurnSignals> = signals.iter().filter(|s| fires(s)).collect();
+            let hits = fired
+                .iter()
+                .filter(|s| defects[s.event_id.as_str()])
+                .count() as u64;
+            let fired = fired.len() as u64;
+            SignalScore {
+                signal: name,
+                fired,
+                precision: if fired == 0 {
+                    0.0
+                } else {
+                    hits as f64 / fired as f64
+                },
+                recall: if total_defects == 0 {
+                    0.0
+                } else {
+                    hits as f64 / total_defects as f64
+                },
+            }
+        })
+        .collect();
+    println!(
+        "world: {} households, {} days, seed {}; {} turns, {} defects ({:.1}%)\n",
+        config.households,
+        config.days,
+        config.seed,
+        signals.len(),
+        total_defects,
+        100.0 * total_defects as f64 / signals.len().max(1) as f64
+    );
+    println!("| signal (from events only) | turns it fired on | precision | recall |");
+    println!("|---|---|---|---|");
+    for s in &scores {
+        println!(
+            "| {} | {} | {:.3} | {:.3} |",
+            s.signal, s.fired, s.precision, s.recall
+        );
+    }
+    if let Some(path) = &args.json {
+        fs_err::write(path, serde_json::to_string_pretty(&scores)?)?;
+    }
+    Ok(Outcome::Clean)
 }
 
 /// Writes the three streams as JSON Lines.

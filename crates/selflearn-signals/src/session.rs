@@ -1,0 +1,96 @@
+//! Sessions: a user's turns with no long silence between them.
+
+use std::collections::BTreeMap;
+
+use selflearn_types::TurnEvent;
+
+use crate::SignalConfig;
+
+/// One user's consecutive turns, in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The user.
+    pub user_id: String,
+    /// The turns, in time order.
+    pub turns: Vec<TurnEvent>,
+}
+
+/// When the spoken response of a turn ended: its start plus the response's length, cut short
+/// by a barge-in. A barge-in after the response (talking over music it started) does not
+/// shorten it.
+pub(crate) fn response_end(event: &TurnEvent) -> i64 {
+    let spoken = i64::from(event.response.duration_ms.unwrap_or(0));
+    let cut = event
+        .barge_in
+        .map_or(spoken, |b| spoken.min(i64::from(b.at_ms)));
+    event.timestamp_ms + cut
+}
+
+/// Splits events (in any order) into sessions per user: a new session starts when the user's
+/// next request begins more than `session_gap_ms` after the previous response ended. Sessions
+/// come out ordered by user, then time.
+pub fn sessions(events: &[TurnEvent], config: &SignalConfig) -> Vec<Session> {
+    let mut by_user: BTreeMap<&str, Vec<&TurnEvent>> = BTreeMap::new();
+    for event in events {
+        by_user
+            .entry(event.user_id.as_str())
+            .or_default()
+            .push(event);
+    }
+    let mut out = Vec::new();
+    for (user, mut turns) in by_user {
+        turns.sort_by(|a, b| (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id)));
+        let mut current: Vec<TurnEvent> = Vec::new();
+        for turn in turns {
+            let split = current
+                .last()
+                .is_some_and(|last| turn.timestamp_ms - response_end(last) > config.session_gap_ms);
+            if split {
+                out.push(Session {
+                    user_id: user.to_owned(),
+                    turns: std::mem::take(&mut current),
+                });
+            }
+            current.push(turn.clone());
+        }
+        if !current.is_empty() {
+            out.push(Session {
+                user_id: user.to_owned(),
+                turns: current,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use selflearn_types::testing::sample_event;
+
+    fn turn(user: &str, id: &str, at_ms: i64) -> TurnEvent {
+        let mut event = sample_event();
+        event.user_id = user.into();
+        event.event_id = id.into();
+        event.timestamp_ms = 1_767_225_600_000 + at_ms;
+        event.barge_in = None;
+        event.response.duration_ms = Some(2_000);
+        event
+    }
+
+    #[test]
+    fn a_long_silence_starts_a_new_session_per_user() {
+        let events = vec![
+            turn("b", "b1", 0),
+            turn("a", "a2", 10_000),
+            turn("a", "a1", 0),
+            turn("a", "a3", 10_000 + 2_000 + 45_001),
+        ];
+        let sessions = sessions(&events, &SignalConfig::default());
+        let ids: Vec<Vec<&str>> = sessions
+            .iter()
+            .map(|s| s.turns.iter().map(|t| t.event_id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, [vec!["a1", "a2"], vec!["a3"], vec!["b1"]]);
+    }
+}
