@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, demo, export, ingest, schema, serve, world};
+use crate::commands::{bench, demo, eval, export, ingest, schema, serve, world};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -41,4 +41,6 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// The evaluation world built from real data.
     World(world::WorldArgs),
+    /// Paired A/B arms on the world: control against selflearn's layers.
+    Eval(eval::EvalArgs),
 }

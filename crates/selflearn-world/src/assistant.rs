@@ -31,7 +31,7 @@ pub struct Handled {
 }
 
 /// The reference assistant of one world.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReferenceAssistant {
     nlu: Nlu,
     cache: HashMap<String, Interpretation>,

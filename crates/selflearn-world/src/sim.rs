@@ -58,14 +58,14 @@ struct Person {
     location: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Household {
     people: Vec<Person>,
     devices: Vec<DeviceSpec>,
 }
 
 /// Everything built once per world: goals, homes, the trained assistant.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct World {
     config: WorldConfig,
     goals: Vec<Goal>,

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod eval;
 pub mod export;
 pub mod ingest;
 pub mod schema;
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
         Command::World(args) => world::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
