@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, demo, eval, export, ingest, schema, serve, world};
+use crate::commands::{bench, demo, eval, export, ingest, learn, schema, serve, world};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -33,6 +33,8 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Write the event log to JSONL or Parquet.
     Export(export::ExportArgs),
+    /// Learn from the event log: sessions, friction signals, precomputed rewrites.
+    Learn(learn::LearnArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Print the JSON Schema of the turn event.

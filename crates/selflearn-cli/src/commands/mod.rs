@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod ingest;
+pub mod learn;
 pub mod schema;
 pub mod serve;
 pub mod world;
@@ -36,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::run(args),
         Command::World(args) => world::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Learn(args) => learn::run(args, &config),
     }
 }

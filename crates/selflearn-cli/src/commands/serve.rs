@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_server::NoRewrites;
+use selflearn_miner::RewriteTable;
+use selflearn_server::{NoRewrites, Rewriter};
+use selflearn_types::{RewriteRequest, RewriteResponse};
 
 use super::Outcome;
 use crate::config::Config;
@@ -17,6 +19,19 @@ pub struct ServeArgs {
     /// Address to listen on; overrides `server.bind`.
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
+    /// A rewrite table written by `selflearn learn`, consulted by `POST /v1/rewrite`.
+    #[arg(long, value_name = "FILE")]
+    pub rewrite_table: Option<std::path::PathBuf>,
+}
+
+/// Serves a mined rewrite table through the service's rewriter interface.
+#[derive(Debug)]
+struct TableRewriter(RewriteTable);
+
+impl Rewriter for TableRewriter {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        self.0.rewrite(request)
+    }
 }
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.
@@ -25,6 +40,19 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         config.server.bind = bind;
     }
     let log = EventLog::open(&config.log.dir, &config.log.options())?;
+    let rewriter: Arc<dyn Rewriter> = match &args.rewrite_table {
+        Some(path) => {
+            let table = RewriteTable::load(path)?;
+            eprintln!(
+                "rewrite table {} (version {}, {} rewrites)",
+                path.display(),
+                table.version,
+                table.entries.len()
+            );
+            Arc::new(TableRewriter(table))
+        }
+        None => Arc::new(NoRewrites),
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.server.bind)
@@ -40,7 +68,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
             listener,
             log,
             config.server,
-            Arc::new(NoRewrites),
+            rewriter,
             selflearn_server::shutdown_signal(),
         )
         .await

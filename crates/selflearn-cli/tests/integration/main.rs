@@ -6,6 +6,7 @@
 )]
 
 mod ingest;
+mod learn;
 mod serve;
 mod world;
 

@@ -1,0 +1,144 @@
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use selflearn_log::jsonl::write_jsonl;
+use selflearn_types::testing::sample_event;
+use selflearn_types::{Outcome, TurnEvent};
+
+use crate::{selflearn, text};
+
+fn turn(user: &str, id: &str, at_ms: i64, said: &str, outcome: Outcome) -> TurnEvent {
+    let mut event = sample_event();
+    event.user_id = user.into();
+    event.event_id = id.into();
+    event.timestamp_ms += at_ms;
+    event.asr.text = said.into();
+    event.response.outcome = outcome;
+    event.response.duration_ms = Some(2_000);
+    event.barge_in = None;
+    event
+}
+
+/// Three people fail with a misrecognised request and succeed right after with the right one.
+fn reformulations() -> Vec<TurnEvent> {
+    (0..3)
+        .flat_map(|u| {
+            let user = format!("user-{u}");
+            (0..2).flat_map(move |k| {
+                let base = i64::from(u * 10 + k) * 600_000;
+                [
+                    turn(
+                        &user,
+                        &format!("{user}-{k}-a"),
+                        base,
+                        "play maj and dragons",
+                        Outcome::Failure,
+                    ),
+                    turn(
+                        &user,
+                        &format!("{user}-{k}-b"),
+                        base + 5_000,
+                        "play imagine dragons",
+                        Outcome::Success,
+                    ),
+                ]
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_rewrites_are_served_with_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let events = dir.path().join("events.jsonl");
+    write_jsonl(fs_err::File::create(&events).unwrap(), &reformulations()).unwrap();
+    assert!(
+        selflearn(&log, &["ingest", events.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let table = dir.path().join("table.json");
+    let learned = selflearn(&log, &["learn", "--out", table.to_str().unwrap()]);
+    assert!(learned.status.success(), "{}", text(&learned.stderr));
+    assert!(
+        text(&learned.stdout).contains("1 rewrites mined"),
+        "{}",
+        text(&learned.stdout)
+    );
+
+    let mut server = Command::new(env!("CARGO_BIN_EXE_selflearn"))
+        .arg("--log-dir")
+        .arg(dir.path().join("serve-log"))
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--rewrite-table",
+            table.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let url = banner.split_whitespace().nth(2).unwrap().to_owned();
+    let ask = |said: &'static str| {
+        let url = url.clone();
+        async move {
+            let body = serde_json::json!({
+                "user_id": "someone-else",
+                "device": {"id": "d", "kind": "speaker", "has_screen": false},
+                "text": said
+            });
+            reqwest::Client::new()
+                .post(format!("{url}/v1/rewrite"))
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let answer = ask("Play maj and dragons").await;
+    let unchanged = ask("what time is it").await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(answer["text"], "play imagine dragons", "{answer}");
+    assert_eq!(answer["rewritten"], true);
+    assert_eq!(answer["layer"], "precomputed");
+    assert!(
+        answer["explanation"].as_str().unwrap().contains("3 users"),
+        "{answer}"
+    );
+    assert_eq!(unchanged["rewritten"], false);
+}
+
+#[test]
+fn an_invalid_rewrite_table_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("table.json");
+    fs_err::write(&table, "{\"format\": 1}").unwrap();
+    let out = selflearn(
+        &dir.path().join("log"),
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--rewrite-table",
+            table.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid rewrite table"),
+        "{}",
+        text(&out.stderr)
+    );
+}
