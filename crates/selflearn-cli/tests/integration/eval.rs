@@ -1,0 +1,54 @@
+use crate::{selflearn, text};
+
+#[test]
+fn eval_reports_every_arm_with_the_documented_json_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("tiny.toml");
+    fs_err::write(&world, "days = 2\nhouseholds = 4\n").unwrap();
+    let json = dir.path().join("ab.json");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    let out = selflearn(
+        &dir.path().join("log"),
+        &[
+            "eval",
+            "--data",
+            data,
+            "--world",
+            world.to_str().unwrap(),
+            "--seeds",
+            "5,6",
+            "--arms",
+            "control,precomputed",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("| precomputed |"),
+        "{}",
+        text(&out.stdout)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["seeds"], serde_json::json!([5, 6]));
+    assert!(report["data"].is_string() && report["world"].is_string());
+    for arm in ["control", "precomputed"] {
+        let a = &report["arms"][arm];
+        for key in [
+            "defect_rate",
+            "relative_defect_reduction",
+            "wins",
+            "losses",
+            "trigger_rate",
+        ] {
+            assert!(a[key].is_number(), "arms.{arm}.{key} missing: {a}");
+        }
+        assert!(
+            a["ci95"].as_array().is_some_and(|c| c.len() == 2),
+            "arms.{arm}.ci95: {a}"
+        );
+        assert!(a.get("win_loss").is_some(), "arms.{arm}.win_loss missing");
+    }
+    assert_eq!(report["arms"]["control"]["relative_defect_reduction"], 0.0);
+}
