@@ -1,19 +1,22 @@
-//! `selflearn demo`: runs the pipeline end to end on generated events in a fresh directory and
-//! reports each step: write JSONL, ingest, re-ingest (idempotent), export Parquet, read back,
-//! and the reads the learners use.
+//! `selflearn demo`: the whole loop on a small world built from the vendored data, in a fresh
+//! directory. People use an assistant for a week; in one arm selflearn learns every night from
+//! how they reacted and rewrites failing requests before NLU; the other arm is left alone. It
+//! prints the A/B report and where the event log and the learned rewrite table are.
 
-use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::ensure;
 use clap::Args;
-use selflearn_log::jsonl::{read_jsonl, write_jsonl};
-use selflearn_log::parquet::{read_parquet, write_parquet};
-use selflearn_log::{EventLog, ScanOrder};
-use selflearn_types::testing::generated_events;
+use selflearn_log::EventLog;
+use selflearn_miner::{MinerConfig, RewriteTable, mine};
+use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+use selflearn_world::Dataset;
+use selflearn_world::config::WorldConfig;
+use selflearn_world::sim::World;
 
 use super::Outcome;
+use super::eval::{Arm, ArmRun, live};
+use super::world::default_data_dir;
 use crate::config::Config;
 
 /// Arguments of `demo`.
@@ -22,97 +25,95 @@ pub struct DemoArgs {
     /// Working directory; emptied and refilled by every run.
     #[arg(long, default_value = "selflearn-data/demo", value_name = "DIR")]
     pub dir: PathBuf,
-    /// Number of events to generate.
-    #[arg(long, default_value_t = 20_000)]
-    pub events: usize,
-    /// Number of distinct users among them.
-    #[arg(long, default_value_t = 200)]
-    pub users: usize,
+    /// Data directory with the vendored file names and fields.
+    #[arg(long, default_value_os_t = default_data_dir(), value_name = "DIR")]
+    pub data: PathBuf,
+    /// World seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
 }
 
 /// Runs the demo and prints where everything is.
 pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
     if args.dir.exists() {
         fs_err::remove_dir_all(&args.dir)?;
     }
     fs_err::create_dir_all(&args.dir)?;
-    let jsonl_path = args.dir.join("events.jsonl");
-    let parquet_path = args.dir.join("events.parquet");
+    let data = Dataset::load(&args.data)?;
+    let world_config = WorldConfig {
+        seed: args.seed,
+        ..WorldConfig::default()
+    };
+    println!(
+        "1. building a world from {}: {} households, {} days, seed {} (trains the assistant's NLU)…",
+        args.data.display(),
+        world_config.households,
+        world_config.days,
+        world_config.seed
+    );
+    let world = World::build(world_config.clone(), &data);
+
+    println!("2. living the week twice: control, and with selflearn learning every night…");
+    let control = ArmRun::of(&live(world.clone(), Arm::Control, args.seed));
+    let treated_out = live(world, Arm::Precomputed, args.seed);
+    let treated = ArmRun::of(&treated_out);
+
     let log_dir = args.dir.join("log");
-
-    let events = generated_events(args.events, args.users);
-    write_jsonl(BufWriter::new(fs_err::File::create(&jsonl_path)?), &events)?;
-    println!(
-        "1. wrote {} generated turn events ({} users) to {}",
-        events.len(),
-        args.users,
-        jsonl_path.display()
-    );
-
     let mut log = EventLog::open(&log_dir, &config.log.options())?;
-    let started = Instant::now();
-    let reader = std::io::BufReader::new(fs_err::File::open(&jsonl_path)?);
-    let first = log.append_records(read_jsonl(reader), &mut |_| {})?;
-    let seconds = started.elapsed().as_secs_f64();
+    for batch in treated_out.events.chunks(500) {
+        log.append(batch)?;
+    }
+    let signal_config = SignalConfig::default();
+    let sessions = sessions(&treated_out.events, &signal_config);
+    let signals: Vec<Vec<TurnSignals>> = sessions
+        .iter()
+        .map(|s| friction(s, &signal_config))
+        .collect();
+    let table = RewriteTable::new(
+        format!("demo-seed-{}", args.seed),
+        MinerConfig::default(),
+        mine(&sessions, &signals, &MinerConfig::default()),
+    );
+    let table_path = args.dir.join("rewrite-table.json");
+    table.save(&table_path)?;
     println!(
-        "2. ingested: {} stored in {seconds:.2} s ({:.0} events/s, durable, validated)",
-        first.inserted,
-        first.inserted as f64 / seconds
+        "3. stored the selflearn arm's {} turn events and learned from them\n",
+        log.len()?
     );
 
-    let reader = std::io::BufReader::new(fs_err::File::open(&jsonl_path)?);
-    let again = log.append_records(read_jsonl(reader), &mut |_| {})?;
-    ensure!(
-        again.inserted == 0,
-        "re-ingesting stored {} events again",
-        again.inserted
+    let reduction = (control.defect_rate() - treated.defect_rate())
+        / control.defect_rate().max(f64::MIN_POSITIVE);
+    println!(
+        "| arm | turns | defect rate | relative defect reduction | rewrites fired | wins | losses |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| control | {} | {:.4} | — | — | — | — |",
+        control.turns,
+        control.defect_rate()
     );
     println!(
-        "3. re-ingested the same file: {} already present, 0 stored again",
-        again.duplicates
+        "| precomputed rewrites | {} | {:.4} | {:+.2}% | {} | {} | {} |",
+        treated.turns,
+        treated.defect_rate(),
+        100.0 * reduction,
+        treated.rewritten,
+        treated.wins,
+        treated.losses
     );
-
-    let mut stored = Vec::with_capacity(events.len());
-    log.scan(ScanOrder::Arrival, |event| {
-        stored.push(event);
-        Ok(())
-    })?;
-    let written = write_parquet(&parquet_path, stored.iter().cloned())?;
-    let read_back: Vec<_> = read_parquet(&parquet_path)?
-        .map(|r| r.map(|(_, e)| e))
-        .collect::<Result<_, _>>()?;
-    ensure!(
-        read_back == stored,
-        "the Parquet export does not read back equal to the log"
-    );
+    if let Some(example) = table.entries.iter().max_by_key(|e| e.pair_count) {
+        println!(
+            "\nfor example: \"{}\" -> \"{}\" ({} users reformulated it this way {} times)",
+            example.source, example.target, example.pair_users, example.pair_count
+        );
+    }
     println!(
-        "4. exported {written} events to {} and read them back unchanged",
-        parquet_path.display()
-    );
-
-    let mut users = 0;
-    let mut previous: Option<String> = None;
-    log.scan(ScanOrder::UserTime, |event| {
-        if previous.as_deref() != Some(event.user_id.as_str()) {
-            users += 1;
-            previous = Some(event.user_id);
-        }
-        Ok(())
-    })?;
-    let first_user = events
-        .first()
-        .map(|e| e.user_id.clone())
-        .unwrap_or_default();
-    let history = log.user_events(&first_user, i64::MIN, i64::MAX)?;
-    println!(
-        "5. per-user time-ordered scan: {users} users; {first_user} has {} turns",
-        history.len()
-    );
-    println!(
-        "\nevent log: {}\nJSONL: {}\nParquet: {}",
+        "\nevent log: {}\nrewrite table ({} rewrites): {}\ndone in {:.0} s; more seeds and arms: selflearn eval",
         log.path().display(),
-        jsonl_path.display(),
-        parquet_path.display()
+        table.entries.len(),
+        table_path.display(),
+        started.elapsed().as_secs_f64()
     );
     Ok(Outcome::Clean)
 }

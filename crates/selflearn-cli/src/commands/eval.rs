@@ -62,16 +62,16 @@ impl std::fmt::Display for Arm {
 
 /// One arm on one seed.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-struct ArmRun {
-    turns: u64,
-    defects: u64,
-    rewritten: u64,
-    wins: u64,
-    losses: u64,
+pub(crate) struct ArmRun {
+    pub(crate) turns: u64,
+    pub(crate) defects: u64,
+    pub(crate) rewritten: u64,
+    pub(crate) wins: u64,
+    pub(crate) losses: u64,
 }
 
 impl ArmRun {
-    fn of(out: &Collected) -> Self {
+    pub(crate) fn of(out: &Collected) -> Self {
         let mut run = ArmRun::default();
         for truth in &out.truth {
             run.turns += 1;
@@ -88,7 +88,7 @@ impl ArmRun {
         run
     }
 
-    fn defect_rate(&self) -> f64 {
+    pub(crate) fn defect_rate(&self) -> f64 {
         ratio(self.defects, self.turns)
     }
 }
@@ -248,7 +248,7 @@ fn interval(values: &[f64]) -> [f64; 2] {
 }
 
 /// Lives every day of `world` in one arm; the precomputed arm learns each night from its own log.
-fn live(mut world: World, arm: Arm, seed: u64) -> Collected {
+pub(crate) fn live(mut world: World, arm: Arm, seed: u64) -> Collected {
     let signal_config = SignalConfig::default();
     let miner_config = MinerConfig::default();
     let mut out = Collected::default();

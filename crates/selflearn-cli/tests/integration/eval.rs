@@ -52,3 +52,22 @@ fn eval_reports_every_arm_with_the_documented_json_keys() {
     }
     assert_eq!(report["arms"]["control"]["relative_defect_reduction"], 0.0);
 }
+
+#[test]
+fn the_demo_runs_the_loop_and_leaves_the_log_and_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    let out = selflearn(
+        &dir.path().join("log"),
+        &["demo", "--dir", work.to_str().unwrap(), "--data", data],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("| control |") && stdout.contains("| precomputed rewrites |"),
+        "{stdout}"
+    );
+    assert!(work.join("log/events.db").is_file());
+    selflearn_miner::RewriteTable::load(&work.join("rewrite-table.json")).unwrap();
+}
