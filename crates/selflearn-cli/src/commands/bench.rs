@@ -37,6 +37,19 @@ pub enum BenchWhat {
     Ingest(IngestBench),
     /// World generation rate: turns simulated and serialised (events and truth) per minute.
     World(WorldBench),
+    /// `learn` throughput (sessions, signals, mining) by log size, and rewrite lookup latency.
+    Learn(LearnBench),
+}
+
+/// Parameters of the learn benchmark.
+#[derive(Debug, Args)]
+pub struct LearnBench {
+    /// Data directory with the vendored file names and fields.
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub data: std::path::PathBuf,
+    /// Log sizes to learn from, in turns (world events, generated first).
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+    pub turns: Vec<usize>,
 }
 
 /// Parameters of the world benchmark.
@@ -95,7 +108,94 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
     match args.what {
         BenchWhat::Ingest(bench) => ingest(bench),
         BenchWhat::World(bench) => world(bench),
+        BenchWhat::Learn(bench) => learn(bench),
     }
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux), from `/proc/self/status`.
+fn peak_rss_mib() -> Option<f64> {
+    let status = fs_err::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
+    use selflearn_miner::{MinerConfig, RewriteTable, mine};
+    use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+    use selflearn_world::config::WorldConfig;
+    use selflearn_world::sim::{Collected, World};
+    let data = selflearn_world::Dataset::load(&bench.data)?;
+    let largest = bench.turns.iter().copied().max().unwrap_or(0);
+    // About 180 turns per household-week in the default world; leave some margin.
+    let households = (largest / 150 + 1) as u32;
+    let mut world = World::build(
+        WorldConfig {
+            households,
+            days: 7,
+            ..WorldConfig::default()
+        },
+        &data,
+    );
+    let mut out = Collected::default();
+    world.run(&mut out)?;
+    ensure!(
+        out.events.len() >= largest,
+        "the world made {} turns, fewer than {largest}",
+        out.events.len()
+    );
+    eprintln!(
+        "generated {} turns; peak memory so far {:.0} MiB",
+        out.events.len(),
+        peak_rss_mib().unwrap_or(0.0)
+    );
+    println!("| log size (turns) | learn time | turns/min | rewrites mined |");
+    println!("|---|---|---|---|");
+    let mut table = RewriteTable::new("bench", MinerConfig::default(), Vec::new());
+    for &n in &bench.turns {
+        let events = &out.events[..n];
+        let started = Instant::now();
+        let config = SignalConfig::default();
+        let sessions = sessions(events, &config);
+        let signals: Vec<Vec<TurnSignals>> =
+            sessions.iter().map(|s| friction(s, &config)).collect();
+        let entries = mine(&sessions, &signals, &MinerConfig::default());
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "| {n} | {seconds:.2} s | {:.0} | {} |",
+            n as f64 / seconds * 60.0,
+            entries.len()
+        );
+        table = RewriteTable::new("bench", MinerConfig::default(), entries);
+    }
+    println!(
+        "\npeak resident memory of the whole run (generation included): {:.0} MiB",
+        peak_rss_mib().unwrap_or(0.0)
+    );
+    // Lookup latency: the heard texts of the log, hits and misses as they come.
+    let texts: Vec<&str> = out
+        .events
+        .iter()
+        .take(200_000)
+        .map(|e| e.asr.text.as_str())
+        .collect();
+    let mut nanos: Vec<u128> = Vec::with_capacity(texts.len());
+    let mut hits = 0;
+    for text in &texts {
+        let started = Instant::now();
+        hits += usize::from(std::hint::black_box(table.lookup(text)).is_some());
+        nanos.push(started.elapsed().as_nanos());
+    }
+    nanos.sort_unstable();
+    let at = |q: f64| nanos[((nanos.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!(
+        "precomputed lookup, in process, {} requests ({hits} hits, {} rewrites in the table): p50 {:.2} µs, p99 {:.2} µs",
+        texts.len(),
+        table.entries.len(),
+        at(0.5),
+        at(0.99)
+    );
+    Ok(Outcome::Clean)
 }
 
 /// Serialises every turn as `world generate` does, into memory (the disk is not measured).
