@@ -177,21 +177,8 @@ pub fn mine(
 mod tests {
     use super::*;
     use selflearn_signals::{SignalConfig, friction, sessions};
+    use selflearn_types::testing::turn_saying as turn;
     use selflearn_types::{Outcome, TurnEvent};
-
-    fn turn(user: &str, id: &str, at_ms: i64, text: &str, outcome: Outcome) -> TurnEvent {
-        let mut event = selflearn_types::testing::sample_event();
-        event.user_id = user.into();
-        event.event_id = id.into();
-        event.timestamp_ms = 1_767_225_600_000 + at_ms;
-        event.asr.text = text.into();
-        event.response.outcome = outcome;
-        event.response.duration_ms = Some(2_000);
-        event.barge_in = None;
-        event.feedback = None;
-        event
-    }
-
     /// Each user says the bad form, fails, and succeeds with the good one; they also use the
     /// good form directly sometimes.
     fn planted(users: usize) -> Vec<TurnEvent> {

@@ -111,14 +111,7 @@ mod tests {
     use selflearn_types::{BargeIn, Feedback};
 
     fn turn(id: &str, at_ms: i64, text: &str, outcome: Outcome) -> TurnEvent {
-        let mut event = selflearn_types::testing::sample_event();
-        event.event_id = id.into();
-        event.timestamp_ms = 1_767_225_600_000 + at_ms;
-        event.asr.text = text.into();
-        event.response.outcome = outcome;
-        event.response.duration_ms = Some(2_000);
-        event.barge_in = None;
-        event
+        selflearn_types::testing::turn_saying("user-ana", id, at_ms, text, outcome)
     }
 
     fn signals(events: Vec<TurnEvent>) -> Vec<TurnSignals> {

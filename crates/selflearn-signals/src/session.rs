@@ -66,16 +66,11 @@ pub fn sessions(events: &[TurnEvent], config: &SignalConfig) -> Vec<Session> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use selflearn_types::testing::sample_event;
+    use selflearn_types::Outcome;
+    use selflearn_types::testing::turn_saying;
 
     fn turn(user: &str, id: &str, at_ms: i64) -> TurnEvent {
-        let mut event = sample_event();
-        event.user_id = user.into();
-        event.event_id = id.into();
-        event.timestamp_ms = 1_767_225_600_000 + at_ms;
-        event.barge_in = None;
-        event.response.duration_ms = Some(2_000);
-        event
+        turn_saying(user, id, at_ms, "play maj and dragons", Outcome::Failure)
     }
 
     #[test]

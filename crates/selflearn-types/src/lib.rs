@@ -16,6 +16,7 @@ pub mod rewrite;
 pub mod schema;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod text;
 pub mod validate;
 
 pub use event::*;

@@ -73,6 +73,21 @@ pub fn numbered_events(prefix: &str, n: usize) -> Vec<TurnEvent> {
         .collect()
 }
 
+/// [`sample_event`] said by `user` at `at_ms` after 2026-01-01 as `text`, with `outcome`, a
+/// two-second response and no barge-in or feedback: the building block of hand-made sessions.
+pub fn turn_saying(user: &str, id: &str, at_ms: i64, text: &str, outcome: Outcome) -> TurnEvent {
+    let mut event = sample_event();
+    event.user_id = user.into();
+    event.event_id = id.into();
+    event.timestamp_ms += at_ms;
+    event.asr.text = text.into();
+    event.response.outcome = outcome;
+    event.response.duration_ms = Some(2_000);
+    event.barge_in = None;
+    event.feedback = None;
+    event
+}
+
 fn words(max: usize) -> impl Strategy<Value = String> {
     prop::collection::vec("[a-z]{1,9}", 1..=max).prop_map(|w| w.join(" "))
 }

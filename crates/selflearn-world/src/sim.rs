@@ -136,32 +136,22 @@ impl World {
             .iter()
             .flat_map(|g| g.paraphrases.iter().map(|(id, _)| *id))
             .collect();
+        let recording = |r: &crate::dataset::RealAsr| Hypothesis {
+            text: r.hyp_text_norm.clone(),
+            confidence: None,
+            source: AsrSource::Real {
+                session: r.session.clone(),
+                mic: r.mic.clone(),
+            },
+        };
         let mut background: Vec<Hypothesis> = data
             .real_asr
             .iter()
             .filter(|r| !asked.contains(&r.slurp_id))
-            .map(|r| Hypothesis {
-                text: r.hyp_text_norm.clone(),
-                confidence: None,
-                source: AsrSource::Real {
-                    session: r.session.clone(),
-                    mic: r.mic.clone(),
-                },
-            })
+            .map(recording)
             .collect();
         if background.is_empty() {
-            background = data
-                .real_asr
-                .iter()
-                .map(|r| Hypothesis {
-                    text: r.hyp_text_norm.clone(),
-                    confidence: None,
-                    source: AsrSource::Real {
-                        session: r.session.clone(),
-                        mic: r.mic.clone(),
-                    },
-                })
-                .collect();
+            background = data.real_asr.iter().map(recording).collect();
         }
         let stop_goals = goals
             .iter()

@@ -5,17 +5,7 @@
 pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
     let r: Vec<&str> = reference.split_whitespace().collect();
     let h: Vec<&str> = hypothesis.split_whitespace().collect();
-    let mut previous: Vec<usize> = (0..=h.len()).collect();
-    let mut current = vec![0; h.len() + 1];
-    for (i, rw) in r.iter().enumerate() {
-        current[0] = i + 1;
-        for (j, hw) in h.iter().enumerate() {
-            let substitution = previous[j] + usize::from(rw != hw);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        std::mem::swap(&mut previous, &mut current);
-    }
-    (previous[h.len()], r.len())
+    (selflearn_types::text::edit_distance(&r, &h), r.len())
 }
 
 /// Corpus WER: total word errors over total reference words.

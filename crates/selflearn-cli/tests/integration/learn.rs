@@ -2,22 +2,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use selflearn_log::jsonl::write_jsonl;
-use selflearn_types::testing::sample_event;
+use selflearn_types::testing::turn_saying as turn;
 use selflearn_types::{Outcome, TurnEvent};
 
 use crate::{selflearn, text};
-
-fn turn(user: &str, id: &str, at_ms: i64, said: &str, outcome: Outcome) -> TurnEvent {
-    let mut event = sample_event();
-    event.user_id = user.into();
-    event.event_id = id.into();
-    event.timestamp_ms += at_ms;
-    event.asr.text = said.into();
-    event.response.outcome = outcome;
-    event.response.duration_ms = Some(2_000);
-    event.barge_in = None;
-    event
-}
 
 /// Three people fail with a misrecognised request and succeed right after with the right one.
 fn reformulations() -> Vec<TurnEvent> {
