@@ -37,8 +37,10 @@ pub struct Population {
     pub max_devices: u32,
     /// Share of devices with a screen.
     pub screen_share: f64,
-    /// Favourite goals per person (habits).
+    /// Favourite goals per person (habits), besides the goals about their own town and music.
     pub favourite_goals: u32,
+    /// Most daily routines per person: a favourite goal at the same time of day (0..=routines).
+    pub routines: u32,
 }
 
 /// People's behaviour.
@@ -49,6 +51,13 @@ pub struct Behaviour {
     pub goals_per_day: f64,
     /// Share of goals drawn from the person's favourites.
     pub favourite_share: f64,
+    /// How unevenly requests are popular: goal of popularity rank r is drawn with weight
+    /// 1 / r^exponent (Zipf; 0 draws uniformly). Which goals are popular is drawn by the seed.
+    pub popularity_exponent: f64,
+    /// Chance that a person keeps a routine on a given day.
+    pub routine_keep: f64,
+    /// How far a kept routine strays from its time of day, in minutes either way.
+    pub routine_jitter_min: u32,
     /// After a success, chance that the person asks for something else right away.
     pub chain_after_success: f64,
     /// After a failure they notice, chance to interrupt the response.
@@ -124,6 +133,7 @@ impl Default for Population {
             max_devices: 3,
             screen_share: 0.3,
             favourite_goals: 6,
+            routines: 2,
         }
     }
 }
@@ -133,6 +143,9 @@ impl Default for Behaviour {
         Self {
             goals_per_day: 5.0,
             favourite_share: 0.6,
+            popularity_exponent: 1.0,
+            routine_keep: 0.8,
+            routine_jitter_min: 15,
             chain_after_success: 0.15,
             barge_in_on_failure: 0.35,
             barge_in_on_success: 0.03,

@@ -97,11 +97,14 @@ pub struct Dataset {
     pub home: HomeFixture,
 }
 
-/// The Home Assistant test home: its areas (rooms).
+/// The Home Assistant test home: its areas (rooms) and entities.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HomeFixture {
     /// Areas of the home.
     pub areas: Vec<Area>,
+    /// Entities (lights, switches, sensors, …) and their states.
+    #[serde(default)]
+    pub entities: Vec<HomeEntity>,
 }
 
 /// One area of the home.
@@ -109,6 +112,31 @@ pub struct HomeFixture {
 pub struct Area {
     /// Display name, e.g. `Living Room`.
     pub name: String,
+    /// Identifier entities refer to, e.g. `living_room_id`.
+    #[serde(default)]
+    pub id: String,
+}
+
+/// One entity of the home, e.g. `light.kitchen_ceiling` in `kitchen_id`, state `on`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HomeEntity {
+    /// Entity id: domain, dot, object id.
+    pub id: String,
+    /// Area id, when the entity is in one.
+    #[serde(default)]
+    pub area: Option<String>,
+    /// State: a string for most entities (binary sensors give an object).
+    #[serde(default)]
+    pub state: serde_json::Value,
+}
+
+impl HomeEntity {
+    /// Whether this is a light and it is on.
+    pub fn light_on(&self) -> Option<bool> {
+        self.id
+            .starts_with("light.")
+            .then(|| self.state.as_str() == Some("on"))
+    }
 }
 
 impl Dataset {

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use selflearn_types::{
     AppliedRewrite, Asr, BargeIn, Device, DeviceKind, Feedback, FeedbackKind, Nlu as NluEvent,
@@ -48,20 +50,36 @@ struct DeviceSpec {
     area: String,
     /// Whether media is playing on it (set by a successful `play_*` request, cleared by a stop).
     playing: bool,
+    /// Whether the lights of its area are on (absent where the area has none); filled in when
+    /// the device is looked at, from the household's lights.
+    lights: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
 struct Person {
     user_id: String,
+    /// Goals they pursue often: the ones about their own town and music, then popular ones.
     favourites: Vec<usize>,
+    /// Favourite goals they pursue at about the same time most days.
+    routines: Vec<Routine>,
     home_device: usize,
+    /// Their town (a personal entity; also the event's `location` context).
     location: String,
+}
+
+/// A goal someone pursues at about the same time of day, most days.
+#[derive(Debug, Clone, Copy)]
+struct Routine {
+    goal: usize,
+    minute_of_day: u32,
 }
 
 #[derive(Debug, Clone)]
 struct Household {
     people: Vec<Person>,
     devices: Vec<DeviceSpec>,
+    /// Whether the lights of each area (lower-case name) are on; requests switch them.
+    lights: BTreeMap<String, bool>,
 }
 
 /// Everything built once per world: goals, homes, the trained assistant.
@@ -76,6 +94,10 @@ pub struct World {
     background: Vec<Hypothesis>,
     /// Goals that stop what is playing ("stop the audio").
     stop_goals: Vec<usize>,
+    /// How often each goal is asked for by anyone (Zipf over a seeded ranking).
+    popularity: WeightedIndex<f64>,
+    /// The lights of each area at the start of a day, from the home fixture.
+    morning_lights: BTreeMap<String, bool>,
 }
 
 /// The intent of requests that stop playback.
@@ -112,24 +134,20 @@ impl World {
             .iter()
             .map(|a| a.name.to_lowercase())
             .collect();
-        let towns: Vec<String> = {
-            let mut t: Vec<String> = data
-                .slurp
-                .iter()
-                .filter(|s| s.split_official == "train")
-                .flat_map(|s| {
-                    s.slots
-                        .iter()
-                        .filter(|x| x.kind == "place_name")
-                        .map(|x| x.value.clone())
-                })
-                .collect();
-            t.sort();
-            t.dedup();
-            t
-        };
+        let popularity = popularity(goals.len(), config.behaviour.popularity_exponent, &mut rng);
+        let morning_lights = morning_lights(data);
         let households = (0..config.households)
-            .map(|h| household(h, &config, goals.len(), &areas, &towns, &mut rng))
+            .map(|h| {
+                household(
+                    h,
+                    &config,
+                    &goals,
+                    &popularity,
+                    &areas,
+                    &morning_lights,
+                    &mut rng,
+                )
+            })
             .collect();
         let assistant = ReferenceAssistant::new(nlu, areas, config.assistant.min_confidence);
         let asked: std::collections::HashSet<u64> = goals
@@ -169,6 +187,8 @@ impl World {
             assistant,
             background,
             stop_goals,
+            popularity,
+            morning_lights,
         }
     }
 
@@ -205,12 +225,11 @@ impl World {
         let mut pending: Vec<Pending> = Vec::new();
         let mut finished: Vec<GoalTruth> = Vec::new();
         let day_start = self.config.start_ms + i64::from(day) * DAY_MS;
-        for device in self
-            .households
-            .iter_mut()
-            .flat_map(|h| h.devices.iter_mut())
-        {
-            device.playing = false; // nothing plays overnight
+        for household in &mut self.households {
+            household.lights.clone_from(&self.morning_lights);
+            for device in &mut household.devices {
+                device.playing = false; // nothing plays overnight
+            }
         }
         for h in 0..self.households.len() {
             for p in 0..self.households[h].people.len() {
@@ -220,25 +239,37 @@ impl World {
                     h as u64,
                     p as u64,
                 ]));
-                let count = draws(self.config.behaviour.goals_per_day, &mut plan_rng);
-                let mut plan: Vec<(i64, u64)> = (0..count)
+                let behaviour = &self.config.behaviour;
+                let count = draws(behaviour.goals_per_day, &mut plan_rng);
+                // (start, seed of how it unfolds, the goal when it is a routine's)
+                let mut plan: Vec<(i64, u64, Option<usize>)> = (0..count)
                     .map(|_| {
                         (
                             day_start + plan_rng.random_range(7 * 3_600_000..23 * 3_600_000),
                             plan_rng.random(),
+                            None,
                         )
                     })
                     .collect();
+                let jitter = i64::from(behaviour.routine_jitter_min) * 60_000;
+                for routine in &self.households[h].people[p].routines {
+                    if plan_rng.random_bool(behaviour.routine_keep) {
+                        let at = day_start
+                            + i64::from(routine.minute_of_day) * 60_000
+                            + plan_rng.random_range(-jitter..=jitter);
+                        plan.push((at, plan_rng.random(), Some(routine.goal)));
+                    }
+                }
                 plan.sort_unstable();
                 let mut busy_until = day_start;
-                for (k, (time, goal_seed)) in plan.into_iter().enumerate() {
+                for (k, (time, goal_seed, routine_goal)) in plan.into_iter().enumerate() {
                     let mut rng = StdRng::seed_from_u64(goal_seed);
                     let start = time.max(busy_until);
                     if rng.random_bool(self.config.assistant.false_wake_rate) {
                         let wake_time = start - rng.random_range(60_000..600_000);
                         pending.push(self.false_wake(h, p, wake_time.max(day_start), &mut rng));
                     }
-                    let goal_index = self.pick_goal(h, p, &mut rng);
+                    let goal_index = routine_goal.unwrap_or_else(|| self.pick_goal(h, p, &mut rng));
                     let id = goal_id(day, h, p, k);
                     let mut episode = Episode {
                         pending: &mut pending,
@@ -268,7 +299,7 @@ impl World {
         if !person.favourites.is_empty() && rng.random_bool(self.config.behaviour.favourite_share) {
             *person.favourites.choose(rng).expect("not empty")
         } else {
-            rng.random_range(0..self.goals.len())
+            self.popularity.sample(rng)
         }
     }
 
@@ -339,12 +370,7 @@ impl World {
                     abandoned: false,
                 });
                 let chain_free = goal_id & CHAIN_MASK < CHAIN_MASK;
-                let playing = &mut self.households[h].devices[outcome_device].playing;
-                if goal.intent.starts_with("play_") {
-                    *playing = true;
-                } else if goal.intent == STOP_INTENT {
-                    *playing = false;
-                }
+                self.carry_out(h, outcome_device, &goal);
                 // Listening for a while, then stopping it: a barge-in on a success.
                 if chain_free
                     && goal.intent.starts_with("play_")
@@ -438,6 +464,35 @@ impl World {
         }
     }
 
+    /// What a successful request changes in the home: media playing, lights on or off.
+    fn carry_out(&mut self, h: usize, device: usize, goal: &Goal) {
+        let household = &mut self.households[h];
+        let device = &mut household.devices[device];
+        if goal.intent.starts_with("play_") {
+            device.playing = true;
+        } else if goal.intent == STOP_INTENT {
+            device.playing = false;
+        }
+        let switch_to = match goal.intent.as_str() {
+            "iot_hue_lighton" | "iot_hue_lightup" => Some(true),
+            "iot_hue_lightoff" => Some(false),
+            _ => None,
+        };
+        if let Some(on) = switch_to {
+            let named = goal
+                .slots
+                .iter()
+                .find(|(kind, _)| kind == "house_place")
+                .map(|(_, room)| normalised(room));
+            let area = named
+                .filter(|room| household.lights.contains_key(room))
+                .unwrap_or_else(|| device.area.clone());
+            if let Some(lights) = household.lights.get_mut(&area) {
+                *lights = on;
+            }
+        }
+    }
+
     fn person(&self, h: usize, p: usize) -> &Person {
         &self.households[h].people[p]
     }
@@ -450,7 +505,15 @@ impl World {
         } else {
             rng.random_range(0..household.devices.len())
         };
-        (index, household.devices[index].clone())
+        (index, self.device_view(h, index))
+    }
+
+    /// A device as it is now, with the state of the lights around it.
+    fn device_view(&self, h: usize, index: usize) -> DeviceSpec {
+        let household = &self.households[h];
+        let mut device = household.devices[index].clone();
+        device.lights = household.lights.get(&device.area).copied();
+        device
     }
 
     /// One request turn: hear, understand, resolve, act, answer.
@@ -471,7 +534,7 @@ impl World {
         let execution_fails = rng.random_bool(self.config.assistant.result_failure_rate);
         let (drawn, _) = self.device_for(h, p, rng);
         let device_index = device_override.unwrap_or(drawn);
-        let device = self.households[h].devices[device_index].clone();
+        let device = self.device_view(h, device_index);
         let heard = self
             .channel
             .hear(sentence.0, rng)
@@ -809,17 +872,24 @@ struct RequestOutcome {
 }
 
 fn device_of(device: &DeviceSpec) -> Device {
+    let mut state = BTreeMap::from([
+        ("area".to_owned(), device.area.clone()),
+        (
+            "media".to_owned(),
+            if device.playing { "playing" } else { "idle" }.to_owned(),
+        ),
+    ]);
+    if let Some(on) = device.lights {
+        state.insert(
+            "lights".to_owned(),
+            if on { "on" } else { "off" }.to_owned(),
+        );
+    }
     Device {
         id: device.id.clone(),
         kind: device.kind,
         has_screen: device.has_screen,
-        state: BTreeMap::from([
-            ("area".to_owned(), device.area.clone()),
-            (
-                "media".to_owned(),
-                if device.playing { "playing" } else { "idle" }.to_owned(),
-            ),
-        ]),
+        state,
     }
 }
 
@@ -874,12 +944,71 @@ fn goals(data: &Dataset, channel: &AsrChannel) -> Vec<Goal> {
     by_frame.into_values().collect()
 }
 
+/// Popularity of each goal: Zipf weights over a ranking drawn by the seed.
+fn popularity(goal_count: usize, exponent: f64, rng: &mut StdRng) -> WeightedIndex<f64> {
+    let mut rank: Vec<usize> = (0..goal_count).collect();
+    rank.shuffle(rng);
+    let mut weights = vec![0.0; goal_count];
+    for (r, &goal) in rank.iter().enumerate() {
+        weights[goal] = 1.0 / ((r + 1) as f64).powf(exponent);
+    }
+    WeightedIndex::new(weights).expect("at least one goal, positive weights")
+}
+
+/// Whether the lights of each area (lower-case name) are on in the home fixture.
+fn morning_lights(data: &Dataset) -> BTreeMap<String, bool> {
+    let area_names: HashMap<&str, String> = data
+        .home
+        .areas
+        .iter()
+        .map(|a| (a.id.as_str(), a.name.to_lowercase()))
+        .collect();
+    let mut lights = BTreeMap::new();
+    for entity in &data.home.entities {
+        if let (Some(on), Some(area)) = (
+            entity.light_on(),
+            entity.area.as_deref().and_then(|a| area_names.get(a)),
+        ) {
+            *lights.entry(area.clone()).or_insert(false) |= on;
+        }
+    }
+    lights
+}
+
+/// Distinct values of one slot type among the goals.
+fn slot_values<'g>(goals: &'g [Goal], kind: &str) -> Vec<&'g str> {
+    let mut values: Vec<&str> = goals
+        .iter()
+        .flat_map(|g| g.slots.iter())
+        .filter(|(k, _)| k == kind)
+        .map(|(_, v)| v.as_str())
+        .collect();
+    values.sort_unstable();
+    values.dedup();
+    values
+}
+
+/// Goals that mention one of a person's own entities (their town, their music).
+fn personal_goals(goals: &[Goal], entities: &[(&str, &str)]) -> Vec<usize> {
+    goals
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| {
+            g.slots
+                .iter()
+                .any(|(k, v)| entities.iter().any(|(kind, value)| k == kind && v == value))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn household(
     h: u32,
     config: &WorldConfig,
-    goal_count: usize,
+    goals: &[Goal],
+    popularity: &WeightedIndex<f64>,
     areas: &[String],
-    towns: &[String],
+    lights: &BTreeMap<String, bool>,
     rng: &mut StdRng,
 ) -> Household {
     let population = &config.population;
@@ -904,22 +1033,48 @@ fn household(
                 has_screen,
                 area: areas.choose(rng).cloned().unwrap_or_default(),
                 playing: false,
+                lights: None,
             }
         })
         .collect::<Vec<_>>();
-    let town = towns.choose(rng).cloned().unwrap_or_else(|| "home".into());
+    let town = slot_values(goals, "place_name")
+        .choose(rng)
+        .map_or_else(|| "home".to_owned(), |t| (*t).to_owned());
+    let artists = slot_values(goals, "artist_name");
     let people_count = rng.random_range(1..=population.max_people.max(1));
     let people = (0..people_count)
-        .map(|p| Person {
-            user_id: format!("h{h:04}-p{p}"),
-            favourites: (0..population.favourite_goals)
-                .map(|_| rng.random_range(0..goal_count))
-                .collect(),
-            home_device: rng.random_range(0..devices.len()),
-            location: town.clone(),
+        .map(|p| {
+            let mut entities = vec![("place_name", town.as_str())];
+            if let Some(artist) = artists.choose(rng) {
+                entities.push(("artist_name", artist));
+            }
+            let mut favourites = personal_goals(goals, &entities);
+            favourites.shuffle(rng);
+            favourites.truncate(3);
+            favourites.extend((0..population.favourite_goals).map(|_| popularity.sample(rng)));
+            let routine_count = rng.random_range(0..=population.routines);
+            let routines = (0..routine_count)
+                .filter_map(|_| {
+                    Some(Routine {
+                        goal: *favourites.choose(rng)?,
+                        minute_of_day: rng.random_range(7 * 60..22 * 60),
+                    })
+                })
+                .collect();
+            Person {
+                user_id: format!("h{h:04}-p{p}"),
+                favourites,
+                routines,
+                home_device: rng.random_range(0..devices.len()),
+                location: town.clone(),
+            }
         })
         .collect();
-    Household { people, devices }
+    Household {
+        people,
+        devices,
+        lights: lights.clone(),
+    }
 }
 
 /// Collects a world's output in memory (for tests and small worlds).
@@ -1237,5 +1392,126 @@ mod tests {
             }
             last_of_goal.insert(goal, truth);
         }
+    }
+
+    /// The first request of every goal, with its truth.
+    fn first_requests(out: &Collected) -> Vec<(&TurnEvent, &TurnTruth)> {
+        out.events
+            .iter()
+            .zip(&out.truth)
+            .filter(|(_, t)| t.starts_goal)
+            .collect()
+    }
+
+    #[test]
+    fn routines_come_back_at_about_the_same_time_each_day() {
+        let mut config = WorldConfig {
+            seed: 21,
+            days: 4,
+            households: 10,
+            ..WorldConfig::default()
+        };
+        config.behaviour.goals_per_day = 0.0; // only routines
+        config.behaviour.chain_after_success = 0.0;
+        config.behaviour.stop_playing = 0.0;
+        config.behaviour.routine_keep = 1.0;
+        config.population.routines = 1;
+        let (out, _) = world(config);
+        let mut minutes: HashMap<&str, Vec<i64>> = HashMap::new();
+        for (event, _) in first_requests(&out) {
+            let minute = (event.timestamp_ms.rem_euclid(DAY_MS)) / 60_000;
+            minutes.entry(&event.user_id).or_default().push(minute);
+        }
+        assert!(!minutes.is_empty(), "nobody has a routine");
+        for (user, at) in minutes {
+            assert_eq!(at.len(), 4, "{user} kept their routine every day");
+            let spread = at.iter().max().unwrap() - at.iter().min().unwrap();
+            assert!(spread <= 30, "{user}'s routine strays {spread} minutes");
+        }
+    }
+
+    #[test]
+    fn popular_requests_are_asked_by_many_people() {
+        let spread = |exponent: f64| {
+            let mut config = WorldConfig {
+                seed: 5,
+                days: 3,
+                households: 30,
+                ..WorldConfig::default()
+            };
+            config.behaviour.popularity_exponent = exponent;
+            let (out, _) = world(config);
+            let mut askers: HashMap<&str, HashSet<&str>> = HashMap::new();
+            for (event, truth) in first_requests(&out) {
+                askers
+                    .entry(truth.spoken_text.as_deref().unwrap())
+                    .or_default()
+                    .insert(&event.user_id);
+            }
+            askers.values().map(HashSet::len).max().unwrap()
+        };
+        let (zipf, uniform) = (spread(1.0), spread(0.0));
+        assert!(
+            zipf >= 2 * uniform && zipf >= 10,
+            "most askers of one sentence: {zipf} with popularity, {uniform} without"
+        );
+    }
+
+    #[test]
+    fn people_ask_about_their_own_town() {
+        let (out, _) = small_world(8);
+        let own_town = out
+            .events
+            .iter()
+            .zip(&out.truth)
+            .filter(|(e, t)| {
+                t.gold_slots
+                    .iter()
+                    .any(|(kind, value)| kind == "place_name" && *value == e.context["location"])
+            })
+            .count();
+        assert!(own_town >= 5, "{own_town} requests about the asker's town");
+    }
+
+    #[test]
+    fn a_request_that_switches_the_lights_changes_the_state_devices_report() {
+        let (data, nlu) = shared();
+        let mut world = World::build_with_nlu(
+            WorldConfig {
+                households: 1,
+                ..WorldConfig::default()
+            },
+            data,
+            nlu.clone(),
+        );
+        let lit_room = world
+            .morning_lights
+            .keys()
+            .next()
+            .expect("the fixture home has lights")
+            .clone();
+        let goal_with = |intent: &str, room: bool| {
+            world
+                .goals
+                .iter()
+                .find(|g| {
+                    g.intent == intent && g.slots.iter().any(|(k, _)| k == "house_place") == room
+                })
+                .expect("such a goal")
+                .clone()
+        };
+        let off_here = goal_with("iot_hue_lightoff", false);
+        world.households[0].devices[0].area = lit_room.clone();
+        world.households[0].lights.insert(lit_room.clone(), true);
+        assert_eq!(device_of(&world.device_view(0, 0)).state["lights"], "on");
+        world.carry_out(0, 0, &off_here);
+        assert_eq!(device_of(&world.device_view(0, 0)).state["lights"], "off");
+        // A device in a room without lights reports none.
+        world.households[0].devices[0].area = "nowhere".into();
+        assert!(
+            !device_of(&world.device_view(0, 0))
+                .state
+                .contains_key("lights")
+        );
     }
 }
