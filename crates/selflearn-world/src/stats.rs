@@ -2,7 +2,7 @@
 //! what the assistant heard — so it can be compared with SLURP's published error rates and the
 //! source article.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use selflearn_types::TurnEvent;
 use serde::Serialize;
@@ -29,6 +29,9 @@ pub struct StatsSink {
     goals_succeeded: u64,
     goals_abandoned: u64,
     goal_turns: u64,
+    /// Per gold frame (intent and sorted slots): defective turns, and whether any turn of it
+    /// was correct.
+    frames: HashMap<String, (u64, bool)>,
 }
 
 /// The statistics of a world run.
@@ -61,6 +64,9 @@ pub struct WorldStats {
     pub heard_intent_accuracy: f64,
     /// Turns and defect rate per device kind.
     pub by_device_kind: BTreeMap<String, (u64, f64)>,
+    /// Share of defective requests whose request (gold frame) some turn of the run fulfilled:
+    /// the most that rewriting to a request that worked for someone could ever fix.
+    pub reachable_defect_share: f64,
 }
 
 impl WorldSink for StatsSink {
@@ -77,6 +83,16 @@ impl WorldSink for StatsSink {
         } else {
             self.correct_turns += 1;
             self.barge_ins_on_correct += u64::from(truth.barged_in);
+        }
+        if let (Some(intent), true) = (&truth.gold_intent, truth.act != Act::Teach) {
+            let mut slots = truth.gold_slots.clone();
+            slots.sort();
+            let frame = self
+                .frames
+                .entry(format!("{intent} {slots:?}"))
+                .or_default();
+            frame.0 += u64::from(truth.defect);
+            frame.1 |= !truth.defect;
         }
         let kind = event.device.kind.as_str().to_owned();
         let device = self.by_device.entry(kind).or_default();
@@ -163,6 +179,15 @@ impl StatsSink {
                 .iter()
                 .map(|(k, (n, d))| (k.clone(), (*n, ratio(*d, *n))))
                 .collect(),
+            reachable_defect_share: {
+                let (reachable, all) = self
+                    .frames
+                    .values()
+                    .fold((0, 0), |(r, a), (defects, fulfilled)| {
+                        (r + if *fulfilled { *defects } else { 0 }, a + defects)
+                    });
+                ratio(reachable, all)
+            },
         }
     }
 }
@@ -200,6 +225,10 @@ impl WorldStats {
         out.push_str(&format!(
             "| NLU intent accuracy on what it heard | {} |\n",
             pct(self.heard_intent_accuracy)
+        ));
+        out.push_str(&format!(
+            "| defective requests whose request someone got right (reachable by rewriting) | {} |\n",
+            pct(self.reachable_defect_share)
         ));
         for (source, wer) in &self.wer {
             out.push_str(&format!("| WER heard, {source} | {} |\n", pct(*wer)));
