@@ -7,6 +7,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use selflearn_log::{LogOptions, SyncPolicy};
+use selflearn_miner::MinerConfig;
 use selflearn_server::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The HTTP service.
     pub server: ServerConfig,
+    /// Thresholds of precomputed-rewrite mining (`learn`).
+    pub miner: MinerConfig,
 }
 
 /// The `[log]` section.

@@ -46,6 +46,12 @@ impl Chain {
         }
     }
 
+    /// Adds a transient state with no transitions yet; returns its index.
+    pub fn push_state(&mut self) -> usize {
+        self.rows.push(HashMap::new());
+        self.rows.len() - 1
+    }
+
     /// Number of transient states.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -84,37 +90,25 @@ impl Chain {
             .collect()
     }
 
+    /// The chain row-normalised once, for many solves.
+    pub fn solver(&self) -> Solver {
+        Solver {
+            rows: self.normalised(),
+        }
+    }
+
     /// R[u][success] for every state: how often saying u directly ended in success.
     pub fn direct_success(&self) -> Vec<f64> {
-        self.normalised().into_iter().map(|(_, s)| s).collect()
+        self.solver().direct_success()
     }
 
     /// Expected visits to every state on a path starting at `from`: row `from` of N.
     pub fn visits_from(&self, from: usize, tolerance: f64, max_iterations: usize) -> Vec<f64> {
-        let normalised = self.normalised();
-        let mut n = vec![0.0; self.rows.len()];
-        n[from] = 1.0;
-        for _ in 0..max_iterations {
-            let mut next = vec![0.0; self.rows.len()];
-            next[from] = 1.0;
-            for (i, (to_states, _)) in normalised.iter().enumerate() {
-                if n[i] != 0.0 {
-                    for &(j, p) in to_states {
-                        next[j] += n[i] * p;
-                    }
-                }
-            }
-            let change = next
-                .iter()
-                .zip(&n)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            n = next;
-            if change < tolerance {
-                break;
-            }
+        let mut dense = vec![0.0; self.rows.len()];
+        for (state, visits) in self.solver().visits_from(from, tolerance, max_iterations) {
+            dense[state] = visits;
         }
-        n
+        dense
     }
 
     /// Probability of ending in success from each state, solving (I − Q) x = r.
@@ -133,6 +127,48 @@ impl Chain {
             }
         }
         x
+    }
+}
+
+/// The row-normalised chain: Q's rows and R's success column.
+#[derive(Debug, Clone)]
+pub struct Solver {
+    rows: Vec<(Vec<(usize, f64)>, f64)>,
+}
+
+impl Solver {
+    /// R[u][success] for every state.
+    pub fn direct_success(&self) -> Vec<f64> {
+        self.rows.iter().map(|(_, s)| *s).collect()
+    }
+
+    /// Row `from` of N as a sparse map of the states a path from `from` can visit. Only those
+    /// states are touched, so the cost grows with the reformulations reachable from `from`,
+    /// not with the chain.
+    pub fn visits_from(
+        &self,
+        from: usize,
+        tolerance: f64,
+        max_iterations: usize,
+    ) -> HashMap<usize, f64> {
+        let mut n: HashMap<usize, f64> = HashMap::from([(from, 1.0)]);
+        for _ in 0..max_iterations {
+            let mut next: HashMap<usize, f64> = HashMap::from([(from, 1.0)]);
+            for (&i, &visits) in &n {
+                for &(j, p) in &self.rows[i].0 {
+                    *next.entry(j).or_default() += visits * p;
+                }
+            }
+            let change = next
+                .iter()
+                .map(|(k, v)| (v - n.get(k).copied().unwrap_or(0.0)).abs())
+                .fold(0.0, f64::max);
+            n = next;
+            if change < tolerance {
+                break;
+            }
+        }
+        n
     }
 }
 

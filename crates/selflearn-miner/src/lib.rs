@@ -7,6 +7,8 @@
 pub mod chain;
 pub mod mine;
 pub mod table;
+pub mod watch;
 
-pub use mine::{MinerConfig, RewriteEntry, mine, utterance_form};
+pub use mine::{Mined, Miner, MinerConfig, RewriteEntry, RolledBack, mine, utterance_form};
 pub use table::{RewriteTable, TableError};
+pub use watch::{Reload, WatchedTable};

@@ -26,6 +26,8 @@ pub struct MinerConfig {
     pub min_target_success: f64,
     /// Least gain in direct success from source to target.
     pub min_gain: f64,
+    /// Turns a deployed rewrite must have fired on before it can be rolled back.
+    pub min_rollback_turns: u32,
 }
 
 impl Default for MinerConfig {
@@ -37,6 +39,7 @@ impl Default for MinerConfig {
             max_source_success: 0.5,
             min_target_success: 0.6,
             min_gain: 0.3,
+            min_rollback_turns: 3,
         }
     }
 }
@@ -64,59 +67,116 @@ pub struct RewriteEntry {
     pub path_success: f64,
 }
 
-/// The chain's states and counts, before thresholds.
+/// What became of one deployed rewrite: turns it fired on, and how many of them still looked
+/// defective.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fired {
+    turns: u32,
+    likely_defects: u32,
+}
+
+/// A rewrite dropped because people met more friction with it than without it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolledBack {
+    /// The heard form that was rewritten.
+    pub source: String,
+    /// What it was rewritten to.
+    pub target: String,
+    /// Turns the rewrite fired on.
+    pub rewritten_turns: u32,
+    /// Share of those turns with friction (likely defective).
+    pub friction_rewritten: f64,
+    /// Turns of the source that were not rewritten.
+    pub unrewritten_turns: u32,
+    /// Share of those with friction.
+    pub friction_without: f64,
+}
+
+/// What one `learn` produced: the rewrites to serve and the ones it rolled back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mined {
+    /// Rewrites that pass every threshold and were not rolled back.
+    pub entries: Vec<RewriteEntry>,
+    /// Rewrites that fired and did worse than no rewrite.
+    pub rolled_back: Vec<RolledBack>,
+}
+
+/// Accumulates sessions one at a time (so a log of any size streams through it per user) and
+/// then mines: the chain's states and counts, and the record of rewrites already deployed.
 #[derive(Debug, Default)]
-struct Observations {
+pub struct Miner {
     index: HashMap<String, usize>,
     forms: Vec<String>,
     said: Vec<u32>,
     pairs: BTreeMap<(usize, usize), (u32, HashSet<String>)>,
-    transitions: Vec<(usize, Target)>,
+    chain: Chain,
+    /// Per state: turns of it that reached NLU unrewritten, and how many looked defective.
+    unrewritten: Vec<Fired>,
+    /// Per (heard form, rewritten form) of a precomputed rewrite that fired.
+    fired: BTreeMap<(usize, usize), Fired>,
 }
 
-impl Observations {
-    fn state(&mut self, form: String) -> usize {
-        if let Some(&i) = self.index.get(&form) {
-            return i;
-        }
-        let i = self.forms.len();
-        self.index.insert(form.clone(), i);
-        self.forms.push(form);
-        self.said.push(0);
-        i
-    }
-}
+/// The layer name precomputed rewrites carry in turn events.
+pub const LAYER: &str = "precomputed";
 
-/// The form a turn's utterance takes in the chain: what was heard, before any rewrite.
+/// The form a turn takes in the chain: what NLU received (the rewrite, when one fired), so
+/// that a source's own success rate counts only the times it reached NLU as it was heard.
 pub fn utterance_form(turn: &selflearn_types::TurnEvent) -> String {
     normalise(
         turn.rewrite
             .as_ref()
-            .map_or(&turn.asr.text, |r| &r.original_text),
+            .map_or(&turn.asr.text, |r| &r.rewritten_text),
     )
 }
 
-/// Mines rewrites from sessions and the signals of their turns (`signals[i]` belongs to
-/// `sessions[i]`).
-pub fn mine(
-    sessions: &[Session],
-    signals: &[Vec<TurnSignals>],
-    config: &MinerConfig,
-) -> Vec<RewriteEntry> {
-    let _span = tracing::info_span!("mine", sessions = sessions.len()).entered();
-    let mut seen = Observations::default();
-    for (session, signals) in sessions.iter().zip(signals) {
+impl Miner {
+    /// An empty miner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&mut self, form: String) -> usize {
+        if let Some(&i) = self.index.get(&form) {
+            return i;
+        }
+        let i = self.chain.push_state();
+        self.index.insert(form.clone(), i);
+        self.forms.push(form);
+        self.said.push(0);
+        self.unrewritten.push(Fired::default());
+        i
+    }
+
+    /// Adds one session and the friction signals of its turns.
+    pub fn observe(&mut self, session: &Session, signals: &[TurnSignals]) {
         let states: Vec<usize> = session
             .turns
             .iter()
-            .map(|t| seen.state(utterance_form(t)))
+            .map(|t| self.state(utterance_form(t)))
             .collect();
-        for (i, (&state, signal)) in states.iter().zip(signals).enumerate() {
-            seen.said[state] += 1;
+        for (i, ((&state, signal), turn)) in
+            states.iter().zip(signals).zip(&session.turns).enumerate()
+        {
+            self.said[state] += 1;
+            let defect = u32::from(signal.likely_defect());
+            match &turn.rewrite {
+                Some(applied) if applied.layer == LAYER => {
+                    let heard = self.state(normalise(&applied.original_text));
+                    let fired = self.fired.entry((heard, state)).or_default();
+                    fired.turns += 1;
+                    fired.likely_defects += defect;
+                }
+                Some(_) => {}
+                None => {
+                    self.unrewritten[state].turns += 1;
+                    self.unrewritten[state].likely_defects += defect;
+                }
+            }
             let reformulated = signal.rephrase || signal.repeat;
             let target = match states.get(i + 1) {
                 Some(&next) if reformulated => {
-                    let pair = seen.pairs.entry((state, next)).or_default();
+                    let pair = self.pairs.entry((state, next)).or_default();
                     pair.0 += 1;
                     pair.1.insert(session.user_id.clone());
                     Target::State(next)
@@ -124,53 +184,99 @@ pub fn mine(
                 _ if signal.likely_defect() => Target::Failure,
                 _ => Target::Success,
             };
-            seen.transitions.push((state, target));
+            self.chain.add(state, target, 1.0);
         }
     }
-    let mut chain = Chain::new(seen.forms.len());
-    for &(from, to) in &seen.transitions {
-        chain.add(from, to, 1.0);
+
+    /// Deployed rewrites that met more friction than their source did without them.
+    fn rollbacks(&self, config: &MinerConfig) -> Vec<((usize, usize), RolledBack)> {
+        let rate = |f: &Fired| f64::from(f.likely_defects) / f64::from(f.turns.max(1));
+        self.fired
+            .iter()
+            .filter_map(|(&(source, target), fired)| {
+                let without = &self.unrewritten[source];
+                let worse = fired.turns >= config.min_rollback_turns
+                    && without.turns > 0
+                    && rate(fired) > rate(without);
+                worse.then(|| {
+                    (
+                        (source, target),
+                        RolledBack {
+                            source: self.forms[source].clone(),
+                            target: self.forms[target].clone(),
+                            rewritten_turns: fired.turns,
+                            friction_rewritten: rate(fired),
+                            unrewritten_turns: without.turns,
+                            friction_without: rate(without),
+                        },
+                    )
+                })
+            })
+            .collect()
     }
-    let direct = chain.direct_success();
-    let mut candidates: BTreeMap<usize, Vec<(usize, u32, u32)>> = BTreeMap::new();
-    for (&(source, target), (count, users)) in &seen.pairs {
-        let supported = source != target
-            && seen.said[source] >= config.min_source_count
-            && *count >= config.min_pair_count
-            && users.len() as u32 >= config.min_users
-            && direct[source] <= config.max_source_success
-            && direct[target] >= config.min_target_success
-            && direct[target] - direct[source] >= config.min_gain;
-        if supported {
-            candidates
-                .entry(source)
-                .or_default()
-                .push((target, *count, users.len() as u32));
-        }
-    }
-    let mut best: BTreeMap<usize, RewriteEntry> = BTreeMap::new();
-    for (source, targets) in candidates {
-        let visits = chain.visits_from(source, 1e-10, 10_000);
-        for (target, pair_count, pair_users) in targets {
-            let candidate = RewriteEntry {
-                source: seen.forms[source].clone(),
-                target: seen.forms[target].clone(),
-                source_count: seen.said[source],
-                pair_count,
-                pair_users,
-                source_success: direct[source],
-                target_success: direct[target],
-                path_success: visits[target] * direct[target],
-            };
-            if best
-                .get(&source)
-                .is_none_or(|b| candidate.path_success > b.path_success)
-            {
-                best.insert(source, candidate);
+
+    /// Solves the chain and keeps, per source, the best supported reformulation that was not
+    /// rolled back.
+    pub fn finish(self, config: &MinerConfig) -> Mined {
+        let _span = tracing::info_span!("mine", states = self.forms.len()).entered();
+        let rollbacks = self.rollbacks(config);
+        let dropped: HashSet<(usize, usize)> = rollbacks.iter().map(|(pair, _)| *pair).collect();
+        let solver = self.chain.solver();
+        let direct = solver.direct_success();
+        let mut candidates: BTreeMap<usize, Vec<(usize, u32, u32)>> = BTreeMap::new();
+        for (&(source, target), (count, users)) in &self.pairs {
+            let supported = source != target
+                && !dropped.contains(&(source, target))
+                && self.said[source] >= config.min_source_count
+                && *count >= config.min_pair_count
+                && users.len() as u32 >= config.min_users
+                && direct[source] <= config.max_source_success
+                && direct[target] >= config.min_target_success
+                && direct[target] - direct[source] >= config.min_gain;
+            if supported {
+                candidates
+                    .entry(source)
+                    .or_default()
+                    .push((target, *count, users.len() as u32));
             }
         }
+        let mut best: BTreeMap<usize, RewriteEntry> = BTreeMap::new();
+        for (source, targets) in candidates {
+            let visits = solver.visits_from(source, 1e-10, 10_000);
+            for (target, pair_count, pair_users) in targets {
+                let candidate = RewriteEntry {
+                    source: self.forms[source].clone(),
+                    target: self.forms[target].clone(),
+                    source_count: self.said[source],
+                    pair_count,
+                    pair_users,
+                    source_success: direct[source],
+                    target_success: direct[target],
+                    path_success: visits.get(&target).copied().unwrap_or(0.0) * direct[target],
+                };
+                if best
+                    .get(&source)
+                    .is_none_or(|b| candidate.path_success > b.path_success)
+                {
+                    best.insert(source, candidate);
+                }
+            }
+        }
+        Mined {
+            entries: best.into_values().collect(),
+            rolled_back: rollbacks.into_iter().map(|(_, r)| r).collect(),
+        }
     }
-    best.into_values().collect()
+}
+
+/// Mines rewrites from sessions and the signals of their turns (`signals[i]` belongs to
+/// `sessions[i]`).
+pub fn mine(sessions: &[Session], signals: &[Vec<TurnSignals>], config: &MinerConfig) -> Mined {
+    let mut miner = Miner::new();
+    for (session, signals) in sessions.iter().zip(signals) {
+        miner.observe(session, signals);
+    }
+    miner.finish(config)
 }
 
 #[cfg(test)]
@@ -214,6 +320,10 @@ mod tests {
     }
 
     fn mined(events: &[TurnEvent]) -> Vec<RewriteEntry> {
+        mined_all(events).entries
+    }
+
+    fn mined_all(events: &[TurnEvent]) -> Mined {
         let config = SignalConfig::default();
         let sessions = sessions(events, &config);
         let signals: Vec<Vec<TurnSignals>> =
@@ -242,5 +352,135 @@ mod tests {
     #[test]
     fn a_rewrite_seen_from_one_user_only_is_not_learned() {
         assert!(mined(&planted(1)).is_empty());
+    }
+
+    /// A turn that heard `heard` and sent `sent` to NLU through a precomputed rewrite.
+    fn rewritten(user: &str, id: &str, at: i64, heard: &str, sent: &str, ok: bool) -> TurnEvent {
+        let outcome = if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut event = turn(user, id, at, heard, outcome);
+        event.rewrite = Some(selflearn_types::AppliedRewrite {
+            original_text: heard.into(),
+            rewritten_text: sent.into(),
+            layer: LAYER.into(),
+            artifact_version: Some("night-1".into()),
+            score: Some(0.9),
+        });
+        event
+    }
+
+    #[test]
+    fn a_deployed_rewrite_that_does_worse_than_none_is_rolled_back_and_a_good_one_kept() {
+        let mut events = planted(3);
+        for u in 0..3 {
+            let user = format!("u{u}");
+            let at = |k: i64| 10_000_000 + k * 1_000_000;
+            // Said as heard, the weather request mostly works ...
+            for k in 0..3 {
+                events.push(turn(
+                    &user,
+                    &format!("{user}-w{k}"),
+                    at(k),
+                    "what is the weather",
+                    Outcome::Success,
+                ));
+            }
+            events.push(turn(
+                &user,
+                &format!("{user}-w3"),
+                at(3),
+                "what is the weather",
+                Outcome::Failure,
+            ));
+            // ... but a deployed rewrite of it always fails,
+            events.push(rewritten(
+                &user,
+                &format!("{user}-r"),
+                at(4),
+                "what is the weather",
+                "what is the feather",
+                false,
+            ));
+            // while the dragons rewrite works.
+            events.push(rewritten(
+                &user,
+                &format!("{user}-d"),
+                at(5),
+                "play maj and dragons",
+                "play imagine dragons",
+                true,
+            ));
+        }
+        let mined = mined_all(&events);
+        assert_eq!(mined.rolled_back.len(), 1, "{mined:?}");
+        let dropped = &mined.rolled_back[0];
+        assert_eq!(
+            (dropped.source.as_str(), dropped.target.as_str()),
+            ("what is the weather", "what is the feather")
+        );
+        assert_eq!(
+            (dropped.rewritten_turns, dropped.unrewritten_turns),
+            (3, 12)
+        );
+        assert!((dropped.friction_rewritten - 1.0).abs() < 1e-9);
+        assert!((dropped.friction_without - 0.25).abs() < 1e-9);
+        assert_eq!(mined.entries.len(), 1);
+        assert_eq!(mined.entries[0].source, "play maj and dragons");
+        assert_eq!(mined.entries[0].target, "play imagine dragons");
+    }
+
+    #[test]
+    fn a_rewrite_that_fired_too_few_times_is_not_judged_yet() {
+        let mut events = planted(3);
+        events.push(turn(
+            "u0",
+            "w",
+            9_000_000,
+            "what is the weather",
+            Outcome::Success,
+        ));
+        events.push(rewritten(
+            "u0",
+            "r",
+            9_900_000,
+            "what is the weather",
+            "what is the feather",
+            false,
+        ));
+        assert!(mined_all(&events).rolled_back.is_empty());
+    }
+
+    #[test]
+    fn a_mined_pair_that_is_rolled_back_is_not_served_again() {
+        let mut events = planted(3);
+        // The mined rewrite turns out worse than the source said as heard.
+        for u in 0..3 {
+            let user = format!("u{u}");
+            for k in 0..4 {
+                events.push(turn(
+                    &user,
+                    &format!("{user}-ok{k}"),
+                    20_000_000 + k * 1_000_000,
+                    "play maj and dragons",
+                    Outcome::Success,
+                ));
+            }
+            for k in 0..2 {
+                events.push(rewritten(
+                    &user,
+                    &format!("{user}-bad{k}"),
+                    30_000_000 + k * 1_000_000,
+                    "play maj and dragons",
+                    "play imagine dragons",
+                    false,
+                ));
+            }
+        }
+        let mined = mined_all(&events);
+        assert_eq!(mined.rolled_back.len(), 1, "{mined:?}");
+        assert!(mined.entries.is_empty(), "{:?}", mined.entries);
     }
 }

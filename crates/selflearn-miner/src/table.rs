@@ -7,7 +7,7 @@ use selflearn_signals::normalise;
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::mine::{MinerConfig, RewriteEntry};
+use crate::mine::{Mined, MinerConfig, RewriteEntry, RolledBack};
 
 /// Format version of the artifact.
 pub const TABLE_FORMAT: u32 = 1;
@@ -40,22 +40,22 @@ pub struct RewriteTable {
     pub config: MinerConfig,
     /// The rewrites.
     pub entries: Vec<RewriteEntry>,
+    /// Rewrites this night's learn dropped because they did worse than no rewrite.
+    #[serde(default)]
+    pub rolled_back: Vec<RolledBack>,
     #[serde(skip)]
     index: HashMap<String, usize>,
 }
 
 impl RewriteTable {
-    /// A table of `entries`.
-    pub fn new(
-        version: impl Into<String>,
-        config: MinerConfig,
-        entries: Vec<RewriteEntry>,
-    ) -> Self {
+    /// A table of what one learn mined.
+    pub fn new(version: impl Into<String>, config: MinerConfig, mined: Mined) -> Self {
         let mut table = Self {
             format: TABLE_FORMAT,
             version: version.into(),
             config,
-            entries,
+            entries: mined.entries,
+            rolled_back: mined.rolled_back,
             index: HashMap::new(),
         };
         table.reindex();
@@ -94,16 +94,19 @@ impl RewriteTable {
                     entry.source_success,
                     entry.target_success
                 )),
+                artifact_version: Some(self.version.clone()),
             },
         }
     }
 
-    /// Writes the table as JSON.
+    /// Writes the table as JSON, atomically: to a temporary file beside it, then renamed over
+    /// it, so that a server reloading the path never reads half a table.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        fs_err::write(
-            path,
-            serde_json::to_string_pretty(self).map_err(std::io::Error::other)?,
-        )
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        fs_err::write(&partial, json)?;
+        fs_err::rename(&partial, path)
     }
 
     /// Reads and checks a table; an invalid one is refused with the reason.
@@ -169,7 +172,10 @@ mod tests {
         let table = RewriteTable::new(
             "night-1",
             MinerConfig::default(),
-            vec![entry("play maj and dragons", "play imagine dragons")],
+            Mined {
+                entries: vec![entry("play maj and dragons", "play imagine dragons")],
+                rolled_back: Vec::new(),
+            },
         );
         let request = RewriteRequest {
             user_id: "u".into(),
@@ -183,6 +189,7 @@ mod tests {
         assert_eq!(answer.text, "play imagine dragons");
         assert_eq!(answer.layer.as_deref(), Some("precomputed"));
         assert!(answer.explanation.unwrap().contains("night-1"));
+        assert_eq!(answer.artifact_version.as_deref(), Some("night-1"));
         assert!(
             !table
                 .rewrite(&RewriteRequest {
@@ -197,7 +204,14 @@ mod tests {
     fn a_saved_table_loads_back_and_invalid_ones_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("table.json");
-        let table = RewriteTable::new("v1", MinerConfig::default(), vec![entry("a b", "c d")]);
+        let table = RewriteTable::new(
+            "v1",
+            MinerConfig::default(),
+            Mined {
+                entries: vec![entry("a b", "c d")],
+                rolled_back: Vec::new(),
+            },
+        );
         table.save(&path).unwrap();
         assert_eq!(RewriteTable::load(&path).unwrap(), table);
 

@@ -42,6 +42,9 @@ pub struct RewriteResponse {
     /// Evidence for the rewrite, readable by a person (counts, probabilities, users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
+    /// Version of the learned artifact that fired, for the turn event's `rewrite` record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_version: Option<String>,
 }
 
 impl RewriteResponse {
@@ -53,6 +56,7 @@ impl RewriteResponse {
             layer: None,
             score: None,
             explanation: None,
+            artifact_version: None,
         }
     }
 }

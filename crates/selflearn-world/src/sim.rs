@@ -596,7 +596,7 @@ impl World {
             original_text: heard.text.clone(),
             rewritten_text: r.text,
             layer: r.layer.unwrap_or_else(|| "unknown".into()),
-            artifact_version: None,
+            artifact_version: r.artifact_version,
             score: r.score.map(|s| s.clamp(0.0, 1.0)),
         });
         let truth = TurnTruth {
@@ -1249,6 +1249,7 @@ mod tests {
                 layer: Some("test".into()),
                 score: Some(0.5),
                 explanation: None,
+                artifact_version: Some("test-1".into()),
             }
         }
     }
@@ -1300,6 +1301,7 @@ mod tests {
                 "the log keeps what was heard"
             );
             assert_eq!(applied.layer, "test");
+            assert_eq!(applied.artifact_version.as_deref(), Some("test-1"));
         }
         let by_event = truth_by_event(&treated.truth);
         let judged = rewritten.iter().map(|e| by_event[e.event_id.as_str()]);

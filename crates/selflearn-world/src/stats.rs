@@ -180,12 +180,12 @@ impl StatsSink {
                 .map(|(k, (n, d))| (k.clone(), (*n, ratio(*d, *n))))
                 .collect(),
             reachable_defect_share: {
-                let (reachable, all) = self
-                    .frames
-                    .values()
-                    .fold((0, 0), |(r, a), (defects, fulfilled)| {
-                        (r + if *fulfilled { *defects } else { 0 }, a + defects)
-                    });
+                let (reachable, all) =
+                    self.frames
+                        .values()
+                        .fold((0, 0), |(r, a), (defects, fulfilled)| {
+                            (r + if *fulfilled { *defects } else { 0 }, a + defects)
+                        });
                 ratio(reachable, all)
             },
         }

@@ -48,7 +48,7 @@ pub struct LearnBench {
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub data: std::path::PathBuf,
     /// Log sizes to learn from, in turns (world events, generated first).
-    #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000])]
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000, 10_000_000])]
     pub turns: Vec<usize>,
 }
 
@@ -120,65 +120,129 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Resets the process's peak resident memory (Linux `clear_refs` 5), so that the next reading
+/// of `VmHWM` covers only what follows.
+fn reset_peak_rss() {
+    let _ = fs_err::write("/proc/self/clear_refs", "5");
+}
+
+/// Appends world events to an event log in batches, up to a number of turns.
+struct LogSink {
+    log: EventLog,
+    batch: Vec<TurnEvent>,
+    wanted: usize,
+    written: usize,
+}
+
+impl LogSink {
+    fn flush(&mut self) -> selflearn_world::Result<()> {
+        self.log
+            .append(&self.batch)
+            .map_err(|e| selflearn_world::WorldError::Io(std::io::Error::other(e)))?;
+        self.written += self.batch.len();
+        self.batch.clear();
+        Ok(())
+    }
+}
+
+impl selflearn_world::sim::WorldSink for LogSink {
+    fn turn(
+        &mut self,
+        event: &TurnEvent,
+        _: &selflearn_world::truth::TurnTruth,
+    ) -> selflearn_world::Result<()> {
+        if self.written + self.batch.len() < self.wanted {
+            self.batch.push(event.clone());
+            if self.batch.len() == 10_000 {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn goal(&mut self, _: &selflearn_world::truth::GoalTruth) -> selflearn_world::Result<()> {
+        Ok(())
+    }
+}
+
 fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
-    use selflearn_miner::{MinerConfig, RewriteTable, mine};
-    use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+    use selflearn_miner::{MinerConfig, RewriteTable};
+    use selflearn_signals::SignalConfig;
     use selflearn_world::config::WorldConfig;
-    use selflearn_world::sim::{Collected, World};
+    use selflearn_world::nlu::corpus::training_examples;
+    use selflearn_world::nlu::{Nlu, TrainConfig};
+    use selflearn_world::sim::World;
     let data = selflearn_world::Dataset::load(&bench.data)?;
-    let largest = bench.turns.iter().copied().max().unwrap_or(0);
-    // About 180 turns per household-week in the default world; leave some margin.
-    let households = (largest / 150 + 1) as u32;
-    let mut world = World::build(
-        WorldConfig {
-            households,
-            days: 7,
-            ..WorldConfig::default()
-        },
-        &data,
+    let nlu = Nlu::train(&training_examples(&data), TrainConfig::default());
+    println!(
+        "| log size (turns) | learn time | turns/min | peak resident memory during learn | rewrites mined |"
     );
-    let mut out = Collected::default();
-    world.run(&mut out)?;
-    ensure!(
-        out.events.len() >= largest,
-        "the world made {} turns, fewer than {largest}",
-        out.events.len()
-    );
-    eprintln!(
-        "generated {} turns; peak memory so far {:.0} MiB",
-        out.events.len(),
-        peak_rss_mib().unwrap_or(0.0)
-    );
-    println!("| log size (turns) | learn time | turns/min | rewrites mined |");
-    println!("|---|---|---|---|");
-    let mut table = RewriteTable::new("bench", MinerConfig::default(), Vec::new());
+    println!("|---|---|---|---|---|");
+    let mut table = RewriteTable::new("bench", MinerConfig::default(), Default::default());
+    let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
-        let events = &out.events[..n];
+        let dir = tempfile::tempdir()?;
+        let log = EventLog::open(
+            dir.path(),
+            &LogOptions {
+                sync: SyncPolicy::Normal,
+            },
+        )?;
+        // About 220 turns per household-week in the default world; leave some margin.
+        let mut world = World::build_with_nlu(
+            WorldConfig {
+                households: (n / 180 + 1) as u32,
+                days: 7,
+                ..WorldConfig::default()
+            },
+            &data,
+            nlu.clone(),
+        );
+        let mut sink = LogSink {
+            log,
+            batch: Vec::new(),
+            wanted: n,
+            written: 0,
+        };
+        for day in 0..world.days() {
+            if sink.written + sink.batch.len() >= n {
+                break;
+            }
+            world.run_day(day, &mut sink, None)?;
+        }
+        sink.flush()?;
+        ensure!(
+            sink.written == n,
+            "the world made {} turns, fewer than {n}",
+            sink.written
+        );
+        drop(world);
+        reset_peak_rss();
         let started = Instant::now();
-        let config = SignalConfig::default();
-        let sessions = sessions(events, &config);
-        let signals: Vec<Vec<TurnSignals>> =
-            sessions.iter().map(|s| friction(s, &config)).collect();
-        let entries = mine(&sessions, &signals, &MinerConfig::default());
+        let learned = super::learn::learn_from_log(
+            &sink.log,
+            &SignalConfig::default(),
+            &MinerConfig::default(),
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
-            "| {n} | {seconds:.2} s | {:.0} | {} |",
+            "| {n} | {seconds:.2} s | {:.0} | {:.0} MiB | {} |",
             n as f64 / seconds * 60.0,
-            entries.len()
+            peak_rss_mib().unwrap_or(0.0),
+            learned.mined.entries.len()
         );
-        table = RewriteTable::new("bench", MinerConfig::default(), entries);
+        if heard.is_empty() {
+            sink.log.scan(selflearn_log::ScanOrder::Arrival, |event| {
+                if heard.len() < 200_000 {
+                    heard.push(event.asr.text);
+                }
+                Ok(())
+            })?;
+        }
+        table = RewriteTable::new("bench", MinerConfig::default(), learned.mined);
     }
-    println!(
-        "\npeak resident memory of the whole run (generation included): {:.0} MiB",
-        peak_rss_mib().unwrap_or(0.0)
-    );
     // Lookup latency: the heard texts of the log, hits and misses as they come.
-    let texts: Vec<&str> = out
-        .events
-        .iter()
-        .take(200_000)
-        .map(|e| e.asr.text.as_str())
-        .collect();
+    let texts: Vec<&str> = heard.iter().map(String::as_str).collect();
     let mut nanos: Vec<u128> = Vec::with_capacity(texts.len());
     let mut hits = 0;
     for text in &texts {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_miner::{MinerConfig, RewriteTable, mine};
+use selflearn_miner::{RewriteTable, mine};
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_world::Dataset;
 use selflearn_world::config::WorldConfig;
@@ -55,8 +55,8 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
     let world = World::build(world_config.clone(), &data);
 
     println!("2. living the week twice: control, and with selflearn learning every night…");
-    let control = ArmRun::of(&live(world.clone(), Arm::Control, args.seed));
-    let treated_out = live(world, Arm::Precomputed, args.seed);
+    let control = ArmRun::of(&live(world.clone(), Arm::Control, args.seed, config.miner));
+    let treated_out = live(world, Arm::Precomputed, args.seed, config.miner);
     let treated = ArmRun::of(&treated_out);
 
     let log_dir = args.dir.join("log");
@@ -72,8 +72,8 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
         .collect();
     let table = RewriteTable::new(
         format!("demo-seed-{}", args.seed),
-        MinerConfig::default(),
-        mine(&sessions, &signals, &MinerConfig::default()),
+        config.miner,
+        mine(&sessions, &signals, &config.miner),
     );
     let table_path = args.dir.join("rewrite-table.json");
     table.save(&table_path)?;

@@ -3,6 +3,9 @@
 //! own event log every simulated night and consults it before NLU the next day. Reports each
 //! arm's defect rate, relative defect reduction against control (with a 95% interval over
 //! seeds), wins, losses and trigger rate, as markdown and optionally as JSON.
+//!
+//! The miner's thresholds come from the configuration (`[miner]`), or, with `--tune-seed`, from
+//! a small grid searched on that seed alone, which must not be one of the reported seeds.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 use super::Outcome;
 use super::world::default_data_dir;
+use crate::config::Config;
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -39,6 +43,10 @@ pub struct EvalArgs {
     /// Also write the report as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Choose the miner's thresholds on this world seed (a grid search) before reporting on
+    /// `--seeds`; without it, the configuration's `[miner]` thresholds are used.
+    #[arg(long, value_name = "SEED")]
+    pub tune_seed: Option<u64>,
 }
 
 /// An A/B arm.
@@ -99,7 +107,27 @@ struct Report {
     data: PathBuf,
     world: Option<PathBuf>,
     seeds: Vec<u64>,
+    /// The thresholds every arm learned with.
+    miner: MinerConfig,
+    /// How they were chosen, when tuned.
+    tuning: Option<Tuning>,
     arms: BTreeMap<String, ArmReport>,
+}
+
+/// The threshold search on the tuning seed.
+#[derive(Debug, Serialize)]
+struct Tuning {
+    seed: u64,
+    grid: Vec<TuningRow>,
+}
+
+/// One candidate of the grid, on the tuning seed.
+#[derive(Debug, Serialize)]
+struct TuningRow {
+    miner: MinerConfig,
+    relative_defect_reduction: f64,
+    wins: u64,
+    losses: u64,
 }
 
 /// One arm over all seeds.
@@ -128,14 +156,92 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
+/// The candidates of the threshold search: the configured thresholds, loosened and tightened
+/// along the three that decide most (support in users, how bad a source must be, how much
+/// better the target).
+fn grid(base: MinerConfig) -> Vec<MinerConfig> {
+    let mut grid = Vec::new();
+    for min_users in [2, 3] {
+        for max_source_success in [0.5, 0.7] {
+            for min_gain in [0.2, 0.4] {
+                grid.push(MinerConfig {
+                    min_users,
+                    max_source_success,
+                    min_gain,
+                    ..base
+                });
+            }
+        }
+    }
+    grid
+}
+
+/// Picks thresholds on one seed: the largest relative defect reduction with no more losses
+/// than a tenth of the wins (ties keep the earlier, more conservative candidate).
+fn tune(world: &World, seed: u64, base: MinerConfig) -> (MinerConfig, Tuning) {
+    let control = ArmRun::of(&live(world.clone(), Arm::Control, seed, base));
+    let mut rows = Vec::new();
+    for miner in grid(base) {
+        let run = ArmRun::of(&live(world.clone(), Arm::Precomputed, seed, miner));
+        let reduction = (control.defect_rate() - run.defect_rate())
+            / control.defect_rate().max(f64::MIN_POSITIVE);
+        eprintln!(
+            "tuning on seed {seed}: min_users {}, max_source_success {}, min_gain {}: reduction {:+.2}%, {} wins, {} losses",
+            miner.min_users,
+            miner.max_source_success,
+            miner.min_gain,
+            100.0 * reduction,
+            run.wins,
+            run.losses
+        );
+        rows.push(TuningRow {
+            miner,
+            relative_defect_reduction: reduction,
+            wins: run.wins,
+            losses: run.losses,
+        });
+    }
+    let chosen = rows
+        .iter()
+        .filter(|r| r.losses * 10 <= r.wins)
+        .fold(None::<&TuningRow>, |best, r| match best {
+            Some(b) if b.relative_defect_reduction >= r.relative_defect_reduction => Some(b),
+            _ => Some(r),
+        })
+        .map_or(base, |r| r.miner);
+    (chosen, Tuning { seed, grid: rows })
+}
+
 /// Runs every arm on every seed and reports.
-pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        args.tune_seed.is_none_or(|t| !args.seeds.contains(&t)),
+        "the tuning seed {} is also a reported seed; report on seeds the thresholds were not chosen on",
+        args.tune_seed.unwrap_or_default()
+    );
     let data = Dataset::load(&args.data)?;
     let base = match &args.world {
         Some(path) => WorldConfig::load(path)?,
         None => WorldConfig::default(),
     };
     let nlu = Nlu::train(&training_examples(&data), TrainConfig::default());
+    let world_of = |seed: u64| {
+        World::build_with_nlu(
+            WorldConfig {
+                seed,
+                ..base.clone()
+            },
+            &data,
+            nlu.clone(),
+        )
+    };
+    let (miner, tuning) = match args.tune_seed {
+        Some(seed) => {
+            let (miner, tuning) = tune(&world_of(seed), seed, config.miner);
+            (miner, Some(tuning))
+        }
+        None => (config.miner, None),
+    };
     let mut arms: Vec<Arm> = args.arms.clone();
     if !arms.contains(&Arm::Control) {
         arms.insert(0, Arm::Control);
@@ -144,16 +250,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     arms.dedup();
     let mut runs: BTreeMap<Arm, Vec<ArmRun>> = BTreeMap::new();
     for &seed in &args.seeds {
-        let world = World::build_with_nlu(
-            WorldConfig {
-                seed,
-                ..base.clone()
-            },
-            &data,
-            nlu.clone(),
-        );
+        let world = world_of(seed);
         for &arm in &arms {
-            let out = live(world.clone(), arm, seed);
+            let out = live(world.clone(), arm, seed, miner);
             let run = ArmRun::of(&out);
             eprintln!(
                 "seed {seed}, {arm}: {} turns, defect rate {:.4}, {} rewritten, {} wins, {} losses",
@@ -171,6 +270,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         data: args.data.clone(),
         world: args.world.clone(),
         seeds: args.seeds.clone(),
+        miner,
+        tuning,
         arms: BTreeMap::new(),
     };
     for (arm, per_seed) in &runs {
@@ -206,11 +307,25 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         );
     }
     println!(
-        "A/B on the world: seeds {:?}, {} days, {} households; data {}\n",
+        "A/B on the world: seeds {:?}, {} days, {} households; data {}",
         args.seeds,
         base.days,
         base.households,
         args.data.display()
+    );
+    println!(
+        "miner thresholds{}: min_users {}, max_source_success {}, min_target_success {}, min_gain {}\n",
+        report
+            .tuning
+            .as_ref()
+            .map_or(" (configured)".to_owned(), |t| format!(
+                " (chosen on seed {})",
+                t.seed
+            )),
+        miner.min_users,
+        miner.max_source_success,
+        miner.min_target_success,
+        miner.min_gain
     );
     println!(
         "| arm | defect rate | relative defect reduction vs control | 95% interval over seeds | wins | losses | win:loss | trigger rate |"
@@ -248,11 +363,10 @@ fn interval(values: &[f64]) -> [f64; 2] {
 }
 
 /// Lives every day of `world` in one arm; the precomputed arm learns each night from its own log.
-pub(crate) fn live(mut world: World, arm: Arm, seed: u64) -> Collected {
+pub(crate) fn live(mut world: World, arm: Arm, seed: u64, miner_config: MinerConfig) -> Collected {
     let signal_config = SignalConfig::default();
-    let miner_config = MinerConfig::default();
     let mut out = Collected::default();
-    let mut table = RewriteTable::new(format!("{seed}-empty"), miner_config, Vec::new());
+    let mut table = RewriteTable::new(format!("{seed}-empty"), miner_config, Default::default());
     for day in 0..world.days() {
         match arm {
             Arm::Control => world.run_day(day, &mut out, None),

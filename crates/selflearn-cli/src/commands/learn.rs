@@ -1,14 +1,16 @@
-//! `selflearn learn`: the offline job. Reads the event log (never ground truth), builds sessions
-//! and friction signals, mines precomputed rewrites with the absorbing Markov chain, and writes
-//! a versioned rewrite table that `serve --rewrite-table` consults before NLU.
+//! `selflearn learn`: the offline job. Reads the event log (never ground truth) one user at a
+//! time, builds sessions and friction signals, mines precomputed rewrites with the absorbing
+//! Markov chain, rolls back deployed rewrites that did worse than none, and writes a versioned
+//! rewrite table that `serve --rewrite-table` consults before NLU (and reloads when it changes).
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use selflearn_log::{EventLog, ScanOrder};
-use selflearn_miner::{MinerConfig, RewriteTable, mine};
-use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+use selflearn_miner::{Mined, Miner, MinerConfig, RewriteTable};
+use selflearn_signals::{SignalConfig, friction, sessions};
+use selflearn_types::TurnEvent;
 
 use super::Outcome;
 use crate::config::Config;
@@ -25,45 +27,89 @@ pub struct LearnArgs {
     pub out: PathBuf,
 }
 
+/// What one pass over the log saw and mined.
+#[derive(Debug)]
+pub(crate) struct Learned {
+    pub(crate) events: u64,
+    pub(crate) sessions: u64,
+    pub(crate) likely_defects: u64,
+    pub(crate) mined: Mined,
+}
+
+/// Streams the log user by user through sessions, signals and the miner: memory grows with
+/// the distinct utterance forms and one user's events, not with the log.
+pub(crate) fn learn_from_log(
+    log: &EventLog,
+    signal_config: &SignalConfig,
+    miner_config: &MinerConfig,
+) -> anyhow::Result<Learned> {
+    let mut miner = Miner::new();
+    let mut user: Vec<TurnEvent> = Vec::new();
+    let (mut events, mut session_count, mut likely_defects) = (0u64, 0u64, 0u64);
+    let mut flush = |user: &mut Vec<TurnEvent>, miner: &mut Miner| {
+        for session in sessions(user, signal_config) {
+            let signals = friction(&session, signal_config);
+            likely_defects += signals.iter().filter(|s| s.likely_defect()).count() as u64;
+            session_count += 1;
+            miner.observe(&session, &signals);
+        }
+        user.clear();
+    };
+    log.scan(ScanOrder::UserTime, |event| {
+        events += 1;
+        if user
+            .last()
+            .is_some_and(|last| last.user_id != event.user_id)
+        {
+            flush(&mut user, &mut miner);
+        }
+        user.push(event);
+        Ok(())
+    })?;
+    flush(&mut user, &mut miner);
+    Ok(Learned {
+        events,
+        sessions: session_count,
+        likely_defects,
+        mined: miner.finish(miner_config),
+    })
+}
+
 /// Learns from the configured log.
 pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let log = EventLog::open_read_only(&config.log.dir)?;
-    let mut events = Vec::new();
-    log.scan(ScanOrder::UserTime, |event| {
-        events.push(event);
-        Ok(())
-    })?;
-    let signal_config = SignalConfig::default();
-    let miner_config = MinerConfig::default();
-    let sessions = sessions(&events, &signal_config);
-    let signals: Vec<Vec<TurnSignals>> = sessions
-        .iter()
-        .map(|s| friction(s, &signal_config))
-        .collect();
-    let likely = signals
-        .iter()
-        .flatten()
-        .filter(|s| s.likely_defect())
-        .count();
-    let entries = mine(&sessions, &signals, &miner_config);
+    let miner_config = config.miner;
+    let learned = learn_from_log(&log, &SignalConfig::default(), &miner_config)?;
     let version = format!(
         "{}",
         SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()
     );
-    let table = RewriteTable::new(version, miner_config, entries);
+    let table = RewriteTable::new(version, miner_config, learned.mined);
     if let Some(parent) = args.out.parent() {
         fs_err::create_dir_all(parent)?;
     }
     table.save(&args.out)?;
     println!(
-        "{} events, {} sessions, {} turns likely defective; {} rewrites mined in {:.2} s",
-        events.len(),
-        sessions.len(),
-        likely,
+        "{} events, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",
+        learned.events,
+        learned.sessions,
+        learned.likely_defects,
         table.entries.len(),
+        table.rolled_back.len(),
         started.elapsed().as_secs_f64()
     );
+    for dropped in &table.rolled_back {
+        println!(
+            "rolled back: {:?} -> {:?}: friction {:.2} over {} rewritten turns, {:.2} over {} without",
+            dropped.source,
+            dropped.target,
+            dropped.friction_rewritten,
+            dropped.rewritten_turns,
+            dropped.friction_without,
+            dropped.unrewritten_turns
+        );
+    }
     println!(
         "rewrite table {} (version {})",
         args.out.display(),

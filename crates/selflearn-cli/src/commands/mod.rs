@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Schema(args) => schema::run(args),
         Command::Bench(args) => bench::run(args),
         Command::World(args) => world::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Eval(args) => eval::run(args, &config),
         Command::Learn(args) => learn::run(args, &config),
     }
 }

@@ -1,4 +1,6 @@
 //! `selflearn serve`: the HTTP service over the configured event log, until SIGTERM or Ctrl-C.
+//! With `--rewrite-table`, `POST /v1/rewrite` answers from the table, and a watcher thread swaps
+//! in each new version `learn` writes there (an invalid one is refused; the old one stays).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -6,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_miner::RewriteTable;
+use selflearn_miner::{Reload, WatchedTable};
 use selflearn_server::{NoRewrites, Rewriter};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 
@@ -22,16 +24,38 @@ pub struct ServeArgs {
     /// A rewrite table written by `selflearn learn`, consulted by `POST /v1/rewrite`.
     #[arg(long, value_name = "FILE")]
     pub rewrite_table: Option<std::path::PathBuf>,
+    /// How often to look for a new version of the rewrite table, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub reload_every_ms: u64,
 }
 
-/// Serves a mined rewrite table through the service's rewriter interface.
+/// Serves the rewrite table in force through the service's rewriter interface.
 #[derive(Debug)]
-struct TableRewriter(RewriteTable);
+struct TableRewriter(Arc<WatchedTable>);
 
 impl Rewriter for TableRewriter {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
-        self.0.rewrite(request)
+        self.0.current().rewrite(request)
     }
+}
+
+/// Looks at the table file every `every` and reports what changed, for the life of the process.
+fn watch(table: Arc<WatchedTable>, path: std::path::PathBuf, every: std::time::Duration) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(every);
+            match table.check() {
+                Reload::Unchanged => {}
+                Reload::Loaded { version, entries } => eprintln!(
+                    "rewrite table {}: now serving version {version} ({entries} rewrites)",
+                    path.display()
+                ),
+                Reload::Refused { error, kept } => {
+                    eprintln!("{error:#}; still serving version {kept}");
+                }
+            }
+        }
+    });
 }
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.
@@ -42,12 +66,18 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     let log = EventLog::open(&config.log.dir, &config.log.options())?;
     let rewriter: Arc<dyn Rewriter> = match &args.rewrite_table {
         Some(path) => {
-            let table = RewriteTable::load(path)?;
+            let table = Arc::new(WatchedTable::open(path)?);
+            let current = table.current();
             eprintln!(
                 "rewrite table {} (version {}, {} rewrites)",
                 path.display(),
-                table.version,
-                table.entries.len()
+                current.version,
+                current.entries.len()
+            );
+            watch(
+                table.clone(),
+                path.clone(),
+                std::time::Duration::from_millis(args.reload_every_ms.max(10)),
             );
             Arc::new(TableRewriter(table))
         }

@@ -21,6 +21,8 @@ fn eval_reports_every_arm_with_the_documented_json_keys() {
             "control,precomputed",
             "--json",
             json.to_str().unwrap(),
+            "--tune-seed",
+            "4",
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -51,6 +53,24 @@ fn eval_reports_every_arm_with_the_documented_json_keys() {
         assert!(a.get("win_loss").is_some(), "arms.{arm}.win_loss missing");
     }
     assert_eq!(report["arms"]["control"]["relative_defect_reduction"], 0.0);
+    assert_eq!(report["tuning"]["seed"], 4);
+    assert_eq!(report["tuning"]["grid"].as_array().unwrap().len(), 8);
+    assert!(report["miner"]["min_users"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn thresholds_are_never_tuned_on_a_reported_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = selflearn(
+        &dir.path().join("log"),
+        &["eval", "--seeds", "5,6", "--tune-seed", "6"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("tuning seed 6"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -64,6 +64,8 @@ async fn learned_rewrites_are_served_with_their_evidence() {
             "127.0.0.1:0",
             "--rewrite-table",
             table.to_str().unwrap(),
+            "--reload-every-ms",
+            "50",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -96,8 +98,35 @@ async fn learned_rewrites_are_served_with_their_evidence() {
     };
     let answer = ask("Play maj and dragons").await;
     let unchanged = ask("what time is it").await;
+
+    // The next night's table is swapped in without a restart ...
+    let mut next = selflearn_miner::RewriteTable::load(&table).unwrap();
+    next.version = "next-night".into();
+    next.entries[0].target = "play imagine dragons radioactive".into();
+    next.save(&table).unwrap();
+    let mut swapped = serde_json::Value::Null;
+    for _ in 0..200 {
+        swapped = ask("play maj and dragons").await;
+        if swapped["artifact_version"] == "next-night" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // ... and a broken one is refused while the last good one keeps answering.
+    fs_err::write(&table, "{\"format\": 1, \"version\": \"broken\"}").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after_broken = ask("play maj and dragons").await;
     server.kill().unwrap();
     server.wait().unwrap();
+    assert_eq!(
+        swapped["text"], "play imagine dragons radioactive",
+        "{swapped}"
+    );
+    assert_eq!(
+        after_broken["artifact_version"], "next-night",
+        "{after_broken}"
+    );
+    assert_eq!(after_broken["text"], "play imagine dragons radioactive");
     assert_eq!(answer["text"], "play imagine dragons", "{answer}");
     assert_eq!(answer["rewritten"], true);
     assert_eq!(answer["layer"], "precomputed");
