@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use selflearn_types::{Outcome, ResolvedEntity};
 
+use crate::catalogue::{Catalogue, Resolution};
 use crate::nlu::{Interpretation, Nlu, tokenize};
 use crate::truth::FailurePoint;
 
@@ -36,18 +37,34 @@ pub struct ReferenceAssistant {
     nlu: Nlu,
     cache: HashMap<String, Interpretation>,
     areas: Vec<String>,
+    catalogue: Catalogue,
+    resolved: HashMap<(String, String), Resolution>,
     min_confidence: f32,
 }
 
 impl ReferenceAssistant {
-    /// An assistant with this NLU, in a home with these areas (lower-case names).
-    pub fn new(nlu: Nlu, areas: Vec<String>, min_confidence: f32) -> Self {
+    /// An assistant with this NLU, in a home with these areas (lower-case names), finding
+    /// named things in `catalogue`.
+    pub fn new(nlu: Nlu, areas: Vec<String>, catalogue: Catalogue, min_confidence: f32) -> Self {
         Self {
             nlu,
             cache: HashMap::new(),
             areas,
+            catalogue,
+            resolved: HashMap::new(),
             min_confidence,
         }
+    }
+
+    /// A catalogue resolution, computed once per (slot type, value).
+    fn lookup(&mut self, kind: &str, value: &str) -> Resolution {
+        let key = (kind.to_owned(), value.to_owned());
+        if let Some(found) = self.resolved.get(&key) {
+            return found.clone();
+        }
+        let found = self.catalogue.resolve(kind, value);
+        self.resolved.insert(key, found.clone());
+        found
     }
 
     /// The NLU's interpretation of a text, computed once per distinct text.
@@ -59,11 +76,20 @@ impl ReferenceAssistant {
         &self.cache[text]
     }
 
-    /// Whether the assistant would act on this text with the gold frame.
+    /// Whether the assistant would act on this text with the gold frame: the intent, and slot
+    /// values as the catalogues resolve them (a misheard name resolved to the right one counts).
     pub fn understands(&mut self, text: &str, intent: &str, slots: &[(String, String)]) -> bool {
         let min = self.min_confidence;
-        let interpretation = self.interpret(text);
-        interpretation.confidence >= min && same_frame(interpretation, intent, slots)
+        let mut interpretation = self.interpret(text).clone();
+        if interpretation.confidence < min {
+            return false;
+        }
+        for (kind, value) in &mut interpretation.slots {
+            if let Some(found) = self.lookup(kind, value).value() {
+                *value = found.to_owned();
+            }
+        }
+        same_frame(&interpretation, intent, slots)
     }
 
     /// Handles a request heard on a device in `device_area`. `execution_fails` says whether
@@ -89,7 +115,17 @@ impl ReferenceAssistant {
             .collect();
         let resolved = entities.iter().all(|e| e.resolved.is_some());
         let result_ok = resolved && !execution_fails;
-        let (outcome, response) = if !resolved {
+        let ambiguous = entities.iter().find(|e| e.candidates > 1 && e.resolved.is_none());
+        let (outcome, response) = if let Some(which) = ambiguous {
+            let options = match self.lookup(&which.slot, &which.value) {
+                Resolution::Ambiguous(names) => names.join(" or "),
+                _ => which.value.clone(),
+            };
+            (
+                Outcome::Clarification,
+                format!("Which one did you mean: {options}?"),
+            )
+        } else if !resolved {
             let missing = entities
                 .iter()
                 .find(|e| e.resolved.is_none())
@@ -117,11 +153,15 @@ impl ReferenceAssistant {
     }
 
     /// Rooms resolve against the home's areas (or the device's own room, or the whole home);
-    /// other slot values resolve to themselves.
-    fn resolve(&self, kind: &str, value: &str, device_area: &str) -> ResolvedEntity {
+    /// named things against the catalogues; other slot values to themselves.
+    fn resolve(&mut self, kind: &str, value: &str, device_area: &str) -> ResolvedEntity {
         let spoken = tokenize(value).join(" ").trim_end_matches("'s").to_owned();
         let (resolved, candidates) = if kind != "house_place" {
-            (Some(spoken.clone()), 1)
+            match self.lookup(kind, value) {
+                Resolution::Ambiguous(names) => (None, names.len() as u32),
+                Resolution::NotFound => (None, 0),
+                found => (found.value().map(str::to_owned), 1),
+            }
         } else if THIS_ROOM.contains(&spoken.as_str()) {
             (Some(device_area.to_owned()), 1)
         } else if WHOLE_HOME.contains(&spoken.as_str()) {

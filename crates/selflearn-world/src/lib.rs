@@ -7,6 +7,7 @@
 
 pub mod asr;
 pub mod assistant;
+pub mod catalogue;
 pub mod config;
 pub mod dataset;
 pub mod error;

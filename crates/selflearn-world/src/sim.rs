@@ -16,6 +16,7 @@ use selflearn_types::{
 
 use crate::asr::{AsrChannel, AsrSource, Hypothesis};
 use crate::assistant::{ReferenceAssistant, StageResults, failure_point};
+use crate::catalogue::Catalogue;
 use crate::config::WorldConfig;
 use crate::dataset::Dataset;
 use crate::nlu::corpus::training_examples;
@@ -149,7 +150,12 @@ impl World {
                 )
             })
             .collect();
-        let assistant = ReferenceAssistant::new(nlu, areas, config.assistant.min_confidence);
+        let assistant = ReferenceAssistant::new(
+            nlu,
+            areas,
+            Catalogue::from_data(data),
+            config.assistant.min_confidence,
+        );
         let asked: std::collections::HashSet<u64> = goals
             .iter()
             .flat_map(|g| g.paraphrases.iter().map(|(id, _)| *id))
