@@ -8,6 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use selflearn_log::{LogOptions, SyncPolicy};
 use selflearn_miner::MinerConfig;
+use selflearn_online::OnlineConfig;
 use selflearn_server::ServerConfig;
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Thresholds of precomputed-rewrite mining (`learn`).
     pub miner: MinerConfig,
+    /// The online rewriting layers.
+    pub online: OnlineConfig,
 }
 
 /// The `[log]` section.

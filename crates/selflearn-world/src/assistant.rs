@@ -115,7 +115,9 @@ impl ReferenceAssistant {
             .collect();
         let resolved = entities.iter().all(|e| e.resolved.is_some());
         let result_ok = resolved && !execution_fails;
-        let ambiguous = entities.iter().find(|e| e.candidates > 1 && e.resolved.is_none());
+        let ambiguous = entities
+            .iter()
+            .find(|e| e.candidates > 1 && e.resolved.is_none());
         let (outcome, response) = if let Some(which) = ambiguous {
             let options = match self.lookup(&which.slot, &which.value) {
                 Resolution::Ambiguous(names) => names.join(" or "),

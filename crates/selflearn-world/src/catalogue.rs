@@ -173,7 +173,10 @@ mod tests {
             c.resolve("artist_name", "imagine dragon"),
             Resolution::Corrected("imagine dragons".into())
         );
-        assert_eq!(c.resolve("artist_name", "maj and dragons"), Resolution::NotFound);
+        assert_eq!(
+            c.resolve("artist_name", "maj and dragons"),
+            Resolution::NotFound
+        );
         assert!(matches!(
             c.resolve("person", "jen"),
             Resolution::NotFound | Resolution::Ambiguous(_)
@@ -200,6 +203,9 @@ mod tests {
             .flat_map(|s| &s.slots)
             .find(|s| s.kind == "artist_name")
             .unwrap();
-        assert!(matches!(c.resolve("artist_name", &s.value), Resolution::Exact(_)));
+        assert!(matches!(
+            c.resolve("artist_name", &s.value),
+            Resolution::Exact(_)
+        ));
     }
 }

@@ -55,8 +55,14 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
     let world = World::build(world_config.clone(), &data);
 
     println!("2. living the week twice: control, and with selflearn learning every night…");
-    let control = ArmRun::of(&live(world.clone(), Arm::Control, args.seed, config.miner));
-    let treated_out = live(world, Arm::Precomputed, args.seed, config.miner);
+    let control = ArmRun::of(&live(
+        world.clone(),
+        Arm::Control,
+        args.seed,
+        config.miner,
+        None,
+    ));
+    let treated_out = live(world, Arm::Precomputed, args.seed, config.miner, None);
     let treated = ArmRun::of(&treated_out);
 
     let log_dir = args.dir.join("log");

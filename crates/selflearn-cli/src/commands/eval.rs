@@ -12,6 +12,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use selflearn_miner::{MinerConfig, RewriteTable, mine};
+use selflearn_online::fuzzy::FuzzyRewriter;
+use selflearn_online::{
+    Encoder, Layers, OnlineConfig, OnlineLearner, OnlineModel, TrainConfig as EncoderTrainConfig,
+    recall, train,
+};
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use selflearn_world::Dataset;
@@ -57,6 +62,28 @@ pub enum Arm {
     Control,
     /// Precomputed rewrites mined nightly with the absorbing Markov chain.
     Precomputed,
+    /// Precomputed, then the global online layer.
+    Global,
+    /// Precomputed, then the global and the personal online layers.
+    Personal,
+    /// The peer baseline alone: fuzzy matching to a known successful request.
+    Fuzzy,
+}
+
+impl Arm {
+    /// The arm this one adds a layer to (none for control and the baseline).
+    fn previous(self) -> Option<Arm> {
+        match self {
+            Arm::Control | Arm::Fuzzy => None,
+            Arm::Precomputed => Some(Arm::Control),
+            Arm::Global => Some(Arm::Precomputed),
+            Arm::Personal => Some(Arm::Global),
+        }
+    }
+
+    fn online(self) -> bool {
+        matches!(self, Arm::Global | Arm::Personal | Arm::Fuzzy)
+    }
 }
 
 impl std::fmt::Display for Arm {
@@ -64,6 +91,9 @@ impl std::fmt::Display for Arm {
         f.write_str(match self {
             Arm::Control => "control",
             Arm::Precomputed => "precomputed",
+            Arm::Global => "global",
+            Arm::Personal => "personal",
+            Arm::Fuzzy => "fuzzy",
         })
     }
 }
@@ -111,6 +141,8 @@ struct Report {
     miner: MinerConfig,
     /// How they were chosen, when tuned.
     tuning: Option<Tuning>,
+    /// The online encoder's training and retrieval quality, when an online arm ran.
+    encoder: Option<EncoderReport>,
     arms: BTreeMap<String, ArmReport>,
 }
 
@@ -140,16 +172,35 @@ struct ArmReport {
     losses: u64,
     win_loss: Option<f64>,
     trigger_rate: f64,
+    /// Against the arm this one adds a layer to, when that arm ran.
+    vs_previous: Option<Comparison>,
     per_seed: Vec<ArmRun>,
 }
 
-/// Consults a rewrite table, as the assistant's integration would.
-struct TableHook<'a>(&'a RewriteTable);
+/// Relative defect reduction of an arm against another.
+#[derive(Debug, Serialize)]
+struct Comparison {
+    arm: String,
+    relative_defect_reduction: f64,
+    ci95: [f64; 2],
+}
 
-impl RewriteHook for TableHook<'_> {
-    fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
-        self.0.rewrite(request)
-    }
+/// Pooled relative defect reduction of `treated` against `base`, and the 95% interval of the
+/// per-seed reductions.
+fn compare(base: &[ArmRun], treated: &[ArmRun]) -> (f64, [f64; 2]) {
+    let per_seed: Vec<f64> = treated
+        .iter()
+        .zip(base)
+        .map(|(t, b)| (b.defect_rate() - t.defect_rate()) / b.defect_rate().max(f64::MIN_POSITIVE))
+        .collect();
+    let rate = |runs: &[ArmRun]| {
+        ratio(
+            runs.iter().map(|r| r.defects).sum(),
+            runs.iter().map(|r| r.turns).sum(),
+        )
+    };
+    let pooled = (rate(base) - rate(treated)) / rate(base).max(f64::MIN_POSITIVE);
+    (pooled, interval(&per_seed))
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -179,10 +230,10 @@ fn grid(base: MinerConfig) -> Vec<MinerConfig> {
 /// Picks thresholds on one seed: the largest relative defect reduction with no more losses
 /// than a tenth of the wins (ties keep the earlier, more conservative candidate).
 fn tune(world: &World, seed: u64, base: MinerConfig) -> (MinerConfig, Tuning) {
-    let control = ArmRun::of(&live(world.clone(), Arm::Control, seed, base));
+    let control = ArmRun::of(&live(world.clone(), Arm::Control, seed, base, None));
     let mut rows = Vec::new();
     for miner in grid(base) {
-        let run = ArmRun::of(&live(world.clone(), Arm::Precomputed, seed, miner));
+        let run = ArmRun::of(&live(world.clone(), Arm::Precomputed, seed, miner, None));
         let reduction = (control.defect_rate() - run.defect_rate())
             / control.defect_rate().max(f64::MIN_POSITIVE);
         eprintln!(
@@ -210,6 +261,93 @@ fn tune(world: &World, seed: u64, base: MinerConfig) -> (MinerConfig, Tuning) {
         })
         .map_or(base, |r| r.miner);
     (chosen, Tuning { seed, grid: rows })
+}
+
+/// The world seed the online encoder is trained on when no tuning seed is given.
+const DEFAULT_TRAIN_SEED: u64 = 7;
+
+/// Retrieval quality of the encoder on reformulation pairs of users held apart from training.
+#[derive(Debug, Serialize)]
+struct EncoderReport {
+    train_seed: u64,
+    train_pairs: usize,
+    held_apart_pairs: usize,
+    candidate_pool: usize,
+    epoch_losses: Vec<f32>,
+    /// Recall@1 and @5 of the untrained (random projection) encoder.
+    recall_untrained: [f64; 2],
+    /// Recall@1 and @5 after contrastive training.
+    recall_trained: [f64; 2],
+}
+
+/// Trains the encoder on the control traffic of the training seed's world: reformulation
+/// pairs of four users in five; recall is measured on the fifth.
+fn train_encoder(world: &World, seed: u64) -> anyhow::Result<(Encoder, EncoderReport)> {
+    let out = live(
+        world.clone(),
+        Arm::Control,
+        seed,
+        MinerConfig::default(),
+        None,
+    );
+    let signal_config = SignalConfig::default();
+    let mut learner = OnlineLearner::new();
+    for session in sessions(&out.events, &signal_config) {
+        learner.observe(&session, &friction(&session, &signal_config));
+    }
+    let held_apart = |user: &str| {
+        user.bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 5
+            == 0
+    };
+    let mut train_pairs: Vec<(String, String)> = Vec::new();
+    let mut held: Vec<(String, String)> = Vec::new();
+    for pair in learner.pairs() {
+        let texts = (pair.failed.clone(), pair.worked.clone());
+        if held_apart(&pair.user_id) {
+            held.push(texts);
+        } else {
+            train_pairs.push(texts);
+        }
+    }
+    for list in [&mut train_pairs, &mut held] {
+        list.sort();
+        list.dedup();
+    }
+    let mut pool: Vec<String> = train_pairs
+        .iter()
+        .chain(&held)
+        .map(|(_, worked)| worked.clone())
+        .collect();
+    pool.sort();
+    pool.dedup();
+    let start = Encoder::random(seed);
+    let (trained, epoch_losses) = train(&start, &train_pairs, &EncoderTrainConfig::default())?;
+    let (u1, u5) = recall(&start, &held, &pool);
+    let (t1, t5) = recall(&trained, &held, &pool);
+    eprintln!(
+        "encoder trained on seed {seed}: {} pairs; held-apart recall@1/@5 {:.3}/{:.3} (untrained {:.3}/{:.3}) over {} pairs and {} candidates",
+        train_pairs.len(),
+        t1,
+        t5,
+        u1,
+        u5,
+        held.len(),
+        pool.len()
+    );
+    Ok((
+        trained,
+        EncoderReport {
+            train_seed: seed,
+            train_pairs: train_pairs.len(),
+            held_apart_pairs: held.len(),
+            candidate_pool: pool.len(),
+            epoch_losses,
+            recall_untrained: [u1, u5],
+            recall_trained: [t1, t5],
+        },
+    ))
 }
 
 /// Runs every arm on every seed and reports.
@@ -248,11 +386,28 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
     }
     arms.sort();
     arms.dedup();
+    let train_seed = args.tune_seed.unwrap_or(DEFAULT_TRAIN_SEED);
+    anyhow::ensure!(
+        !arms.iter().any(|a| a.online()) || !args.seeds.contains(&train_seed),
+        "the encoder's training seed {train_seed} is also a reported seed; pass --tune-seed with another"
+    );
+    let (online, encoder_report) = if arms.iter().any(|a| a.online()) {
+        let (encoder, report) = train_encoder(&world_of(train_seed), train_seed)?;
+        (
+            Some(OnlineSetup {
+                encoder,
+                config: config.online,
+            }),
+            Some(report),
+        )
+    } else {
+        (None, None)
+    };
     let mut runs: BTreeMap<Arm, Vec<ArmRun>> = BTreeMap::new();
     for &seed in &args.seeds {
         let world = world_of(seed);
         for &arm in &arms {
-            let out = live(world.clone(), arm, seed, miner);
+            let out = live(world.clone(), arm, seed, miner, online.as_ref());
             let run = ArmRun::of(&out);
             eprintln!(
                 "seed {seed}, {arm}: {} turns, defect rate {:.4}, {} rewritten, {} wins, {} losses",
@@ -272,36 +427,36 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         seeds: args.seeds.clone(),
         miner,
         tuning,
+        encoder: encoder_report,
         arms: BTreeMap::new(),
     };
     for (arm, per_seed) in &runs {
-        let reductions: Vec<f64> = per_seed
-            .iter()
-            .zip(control)
-            .map(|(t, c)| {
-                (c.defect_rate() - t.defect_rate()) / c.defect_rate().max(f64::MIN_POSITIVE)
-            })
-            .collect();
         let total = |f: fn(&ArmRun) -> u64| per_seed.iter().map(f).sum::<u64>();
-        let (turns, defects, control_defects, control_turns) = (
-            total(|r| r.turns),
-            total(|r| r.defects),
-            control.iter().map(|r| r.defects).sum::<u64>(),
-            control.iter().map(|r| r.turns).sum::<u64>(),
-        );
-        let pooled = (ratio(control_defects, control_turns) - ratio(defects, turns))
-            / ratio(control_defects, control_turns).max(f64::MIN_POSITIVE);
+        let (pooled, ci95) = compare(control, per_seed);
+        let vs_previous = arm
+            .previous()
+            .filter(|p| *p != Arm::Control)
+            .and_then(|p| runs.get(&p).map(|base| (p, base)))
+            .map(|(p, base)| {
+                let (reduction, ci95) = compare(base, per_seed);
+                Comparison {
+                    arm: p.to_string(),
+                    relative_defect_reduction: reduction,
+                    ci95,
+                }
+            });
         let (wins, losses) = (total(|r| r.wins), total(|r| r.losses));
         report.arms.insert(
             arm.to_string(),
             ArmReport {
-                defect_rate: ratio(defects, turns),
+                defect_rate: ratio(total(|r| r.defects), total(|r| r.turns)),
                 relative_defect_reduction: pooled,
-                ci95: interval(&reductions),
+                ci95,
                 wins,
                 losses,
                 win_loss: (losses > 0).then(|| wins as f64 / losses as f64),
-                trigger_rate: ratio(total(|r| r.rewritten), turns),
+                trigger_rate: ratio(total(|r| r.rewritten), total(|r| r.turns)),
+                vs_previous,
                 per_seed: per_seed.clone(),
             },
         );
@@ -327,13 +482,36 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         miner.min_target_success,
         miner.min_gain
     );
-    println!(
-        "| arm | defect rate | relative defect reduction vs control | 95% interval over seeds | wins | losses | win:loss | trigger rate |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (arm, r) in &report.arms {
+    if let Some(e) = &report.encoder {
         println!(
-            "| {arm} | {:.4} | {:+.2}% | [{:+.2}%, {:+.2}%] | {} | {} | {} | {:.2}% |",
+            "encoder: trained on seed {} ({} pairs); recall@1/@5 on {} held-apart pairs among {} candidates: {:.3}/{:.3} (untrained {:.3}/{:.3})\n",
+            e.train_seed,
+            e.train_pairs,
+            e.held_apart_pairs,
+            e.candidate_pool,
+            e.recall_trained[0],
+            e.recall_trained[1],
+            e.recall_untrained[0],
+            e.recall_untrained[1]
+        );
+    }
+    println!(
+        "| arm | defect rate | relative defect reduction vs control | 95% interval over seeds | vs the arm before | wins | losses | win:loss | trigger rate |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for arm in runs.keys() {
+        let r = &report.arms[&arm.to_string()];
+        let previous = r.vs_previous.as_ref().map_or("—".to_owned(), |c| {
+            format!(
+                "{:+.2}% vs {} [{:+.2}%, {:+.2}%]",
+                100.0 * c.relative_defect_reduction,
+                c.arm,
+                100.0 * c.ci95[0],
+                100.0 * c.ci95[1]
+            )
+        });
+        println!(
+            "| {arm} | {:.4} | {:+.2}% | [{:+.2}%, {:+.2}%] | {previous} | {} | {} | {} | {:.2}% |",
             r.defect_rate,
             100.0 * r.relative_defect_reduction,
             100.0 * r.ci95[0],
@@ -362,29 +540,100 @@ fn interval(values: &[f64]) -> [f64; 2] {
     [mean - half, mean + half]
 }
 
-/// Lives every day of `world` in one arm; the precomputed arm learns each night from its own log.
-pub(crate) fn live(mut world: World, arm: Arm, seed: u64, miner_config: MinerConfig) -> Collected {
+/// What the online arms need from training: the encoder trained on the training seed.
+#[derive(Debug, Clone)]
+pub(crate) struct OnlineSetup {
+    pub(crate) encoder: Encoder,
+    pub(crate) config: OnlineConfig,
+}
+
+/// Consults, in order, the baseline (alone), the precomputed table, then the online layers.
+struct LayeredHook<'a> {
+    table: &'a RewriteTable,
+    online: Option<(&'a OnlineModel, Layers)>,
+    fuzzy: Option<&'a FuzzyRewriter>,
+}
+
+impl RewriteHook for LayeredHook<'_> {
+    fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
+        if let Some(fuzzy) = self.fuzzy {
+            return fuzzy.rewrite(request);
+        }
+        let precomputed = self.table.rewrite(request);
+        match self.online {
+            Some((model, layers)) if !precomputed.rewritten => model.rewrite(request, layers),
+            _ => precomputed,
+        }
+    }
+}
+
+/// Lives every day of `world` in one arm; each arm but control learns each night from its own
+/// log: the precomputed table, and for the online arms the indices and rankers (the encoder
+/// stays the one trained on the training seed).
+pub(crate) fn live(
+    mut world: World,
+    arm: Arm,
+    seed: u64,
+    miner_config: MinerConfig,
+    online: Option<&OnlineSetup>,
+) -> Collected {
     let signal_config = SignalConfig::default();
     let mut out = Collected::default();
     let mut table = RewriteTable::new(format!("{seed}-empty"), miner_config, Default::default());
+    let mut model: Option<OnlineModel> = None;
+    let mut fuzzy: Option<FuzzyRewriter> = None;
+    let layers = match arm {
+        Arm::Personal => Layers::GlobalAndPersonal,
+        _ => Layers::Global,
+    };
     for day in 0..world.days() {
+        let mut hook = LayeredHook {
+            table: &table,
+            online: model.as_ref().map(|m| (m, layers)),
+            fuzzy: fuzzy.as_ref(),
+        };
         match arm {
             Arm::Control => world.run_day(day, &mut out, None),
-            Arm::Precomputed => world.run_day(day, &mut out, Some(&mut TableHook(&table))),
+            _ => world.run_day(day, &mut out, Some(&mut hook)),
         }
         .expect("an in-memory world run cannot fail");
-        if arm == Arm::Precomputed {
-            let sessions = sessions(&out.events, &signal_config);
-            let signals: Vec<Vec<TurnSignals>> = sessions
-                .iter()
-                .map(|s| friction(s, &signal_config))
-                .collect();
+        if arm == Arm::Control {
+            continue;
+        }
+        let sessions = sessions(&out.events, &signal_config);
+        let signals: Vec<Vec<TurnSignals>> = sessions
+            .iter()
+            .map(|s| friction(s, &signal_config))
+            .collect();
+        if arm != Arm::Fuzzy {
             table = RewriteTable::new(
                 format!("{seed}-night-{day}"),
                 miner_config,
                 mine(&sessions, &signals, &miner_config),
             );
         }
+        if let (true, Some(setup)) = (arm.online(), online) {
+            let mut learner = OnlineLearner::new();
+            for (session, signals) in sessions.iter().zip(&signals) {
+                learner.observe(session, signals);
+            }
+            if arm == Arm::Fuzzy {
+                fuzzy = Some(learner.fuzzy_baseline(setup.config.min_users, FUZZY_THRESHOLD));
+            } else {
+                model = Some(
+                    learner
+                        .finish(
+                            setup.encoder.clone(),
+                            setup.config,
+                            format!("{seed}-night-{day}"),
+                        )
+                        .expect("training the rankers on CPU tensors cannot fail"),
+                );
+            }
+        }
     }
     out
 }
+
+/// Character similarity above which the fuzzy baseline rewrites.
+const FUZZY_THRESHOLD: f64 = 0.8;

@@ -1,0 +1,26 @@
+//! Online rewriting: at request time, retrieve successful requests that look like this one and
+//! rewrite to the best of them when a ranker is confident, with a global layer (requests that
+//! worked for several people) and a personal layer (what worked for this person).
+//!
+//! - [`features`] and [`encoder`]: the retrieval encoder; [`train`] trains it contrastively
+//!   from reformulation pairs ([`pairs`]) mined from the logs.
+//! - [`index`]: the global and personal indices of requests that worked.
+//! - [`ranker`]: the features and the logistic ranker trained from the logs.
+//! - [`online`]: learning the layers and answering rewrite requests, with the guard.
+//! - [`fuzzy`]: the peer baseline, character similarity to a known successful request.
+
+#![warn(missing_docs)]
+
+pub mod encoder;
+pub mod features;
+pub mod fuzzy;
+pub mod index;
+pub mod online;
+pub mod pairs;
+pub mod ranker;
+pub mod train;
+
+pub use encoder::{DIM, Encoder, EncoderError};
+pub use online::{GLOBAL, Layers, OnlineConfig, OnlineLearner, OnlineModel, PERSONAL};
+pub use pairs::{FormStats, Pair, reformulation_pairs};
+pub use train::{TrainConfig, recall, train};

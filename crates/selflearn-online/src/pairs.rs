@@ -1,0 +1,121 @@
+//! What the logs teach without annotation: reformulation pairs (a request that failed, and the
+//! reformulation the same person then succeeded with) and, per utterance form, how often it
+//! succeeded as heard.
+
+use std::collections::HashMap;
+
+use selflearn_signals::{Session, TurnSignals, normalise};
+use selflearn_types::{Outcome, TurnEvent};
+
+/// A failed request and the reformulation that then worked for the same person.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Pair {
+    /// The person.
+    pub user_id: String,
+    /// What was heard when it failed (normalised).
+    pub failed: String,
+    /// What reached NLU when it worked (normalised).
+    pub worked: String,
+}
+
+/// The form a turn was heard as, before any rewrite.
+pub fn heard_form(turn: &TurnEvent) -> String {
+    normalise(
+        turn.rewrite
+            .as_ref()
+            .map_or(&turn.asr.text, |r| &r.original_text),
+    )
+}
+
+/// The form NLU received: the rewrite when one fired.
+pub fn received_form(turn: &TurnEvent) -> String {
+    normalise(
+        turn.rewrite
+            .as_ref()
+            .map_or(&turn.asr.text, |r| &r.rewritten_text),
+    )
+}
+
+/// Whether a turn looks served: the assistant acted and nothing signals a defect.
+pub fn served(turn: &TurnEvent, signals: &TurnSignals) -> bool {
+    turn.response.outcome == Outcome::Success && !signals.likely_defect()
+}
+
+/// Every failed request of a reformulation chain paired with the reformulation that ended it
+/// in success.
+pub fn reformulation_pairs(session: &Session, signals: &[TurnSignals]) -> Vec<Pair> {
+    let mut pairs = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for (turn, signal) in session.turns.iter().zip(signals) {
+        if served(turn, signal) {
+            let worked = received_form(turn);
+            pairs.extend(failed.drain(..).filter(|f| *f != worked).map(|f| Pair {
+                user_id: session.user_id.clone(),
+                failed: f,
+                worked: worked.clone(),
+            }));
+        } else if signal.rephrase || signal.repeat {
+            failed.push(heard_form(turn));
+        } else {
+            failed.clear();
+        }
+    }
+    pairs
+}
+
+/// How often each heard form, reaching NLU unrewritten, was served.
+#[derive(Debug, Clone, Default)]
+pub struct FormStats {
+    said: HashMap<String, (u32, u32)>,
+}
+
+impl FormStats {
+    /// Counts one turn.
+    pub fn observe(&mut self, turn: &TurnEvent, signals: &TurnSignals) {
+        if turn.rewrite.is_none() {
+            let entry = self.said.entry(heard_form(turn)).or_default();
+            entry.0 += 1;
+            entry.1 += u32::from(served(turn, signals));
+        }
+    }
+
+    /// (times said unrewritten, times served) of a form.
+    pub fn of(&self, form: &str) -> (u32, u32) {
+        self.said.get(form).copied().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use selflearn_signals::{SignalConfig, friction, sessions};
+    use selflearn_types::testing::turn_saying as turn;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_chain_pairs_each_failure_with_the_reformulation_that_worked() {
+        let events = vec![
+            turn("u", "1", 0, "play maj and dragons", Outcome::Failure),
+            turn("u", "2", 6_000, "play madge and dragons", Outcome::Failure),
+            turn("u", "3", 12_000, "play imagine dragons", Outcome::Success),
+            turn("u", "4", 900_000, "what time is it", Outcome::Success),
+        ];
+        let config = SignalConfig::default();
+        let sessions = sessions(&events, &config);
+        let pairs: Vec<Pair> = sessions
+            .iter()
+            .flat_map(|s| reformulation_pairs(s, &friction(s, &config)))
+            .collect();
+        let texts: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|p| (p.failed.as_str(), p.worked.as_str()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("play maj and dragons", "play imagine dragons"),
+                ("play madge and dragons", "play imagine dragons")
+            ]
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! The ranker: a logistic model over documented features of (request, candidate), trained from
+//! the logs with no ground truth. Positives are the reformulations people moved to and were
+//! served by; negatives are the other candidates retrieved for the same failed request, and
+//! candidates retrieved for requests that were served as heard (rewriting those would hurt).
+
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, loss};
+use selflearn_signals::similarity;
+use serde::{Deserialize, Serialize};
+
+use crate::index::Candidate;
+
+/// Names of the features, in order.
+pub const FEATURES: [&str; 9] = [
+    "dense cosine",
+    "character similarity",
+    "word overlap (Jaccard)",
+    "candidate served turns, log-scaled",
+    "candidate distinct users, log-scaled",
+    "the user's own served turns with it, log-scaled (personal layer)",
+    "share of its served turns on this device kind",
+    "share of its served turns within two hours of this time",
+    "how often the request itself failed as heard (0.5 when never heard)",
+];
+
+/// The features of one (request, candidate) pair.
+pub type Features = [f32; FEATURES.len()];
+
+/// What is known of the request when it is ranked.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// The request, normalised.
+    pub text: &'a str,
+    /// Device kind it was heard on.
+    pub device_kind: &'a str,
+    /// Hour of the day (UTC).
+    pub hour: usize,
+    /// (times heard unrewritten, times served) of the request.
+    pub history: (u32, u32),
+}
+
+/// Computes the features; `personal` is the user's own record of the candidate, if any.
+pub fn features(
+    query: &Query<'_>,
+    candidate: &Candidate,
+    cosine: f32,
+    personal: Option<&Candidate>,
+) -> Features {
+    let (said, served) = query.history;
+    let failure = if said == 0 {
+        0.5
+    } else {
+        1.0 - served as f32 / said as f32
+    };
+    [
+        cosine,
+        similarity(query.text, &candidate.text) as f32,
+        jaccard(query.text, &candidate.text),
+        (1.0 + candidate.served as f32).ln() / 5.0,
+        (1.0 + candidate.users as f32).ln() / 3.0,
+        personal.map_or(0.0, |p| (1.0 + p.served as f32).ln() / 3.0),
+        candidate.device_share(query.device_kind),
+        candidate.hour_share(query.hour),
+        failure,
+    ]
+}
+
+fn jaccard(a: &str, b: &str) -> f32 {
+    let a: std::collections::BTreeSet<&str> = a.split(' ').collect();
+    let b: std::collections::BTreeSet<&str> = b.split(' ').collect();
+    let union = a.union(&b).count().max(1);
+    a.intersection(&b).count() as f32 / union as f32
+}
+
+/// A trained ranker and the score above which it rewrites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ranker {
+    /// One weight per feature, in [`FEATURES`] order.
+    pub weights: Vec<f32>,
+    /// Intercept.
+    pub bias: f32,
+    /// Least probability to rewrite.
+    pub threshold: f32,
+}
+
+impl Ranker {
+    /// The probability that rewriting to the candidate serves the request.
+    pub fn score(&self, f: &Features) -> f32 {
+        let z: f32 = self.bias + self.weights.iter().zip(f).map(|(w, x)| w * x).sum::<f32>();
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    /// Fits the logistic model to labelled feature rows (full-batch AdamW on the log loss).
+    /// `mask` zeroes features the layer must not use (the global layer never sees personal
+    /// affinity).
+    pub fn train(
+        examples: &[(Features, bool)],
+        mask: &[bool; FEATURES.len()],
+        threshold: f32,
+    ) -> candle_core::Result<Self> {
+        let n = FEATURES.len();
+        let mut x = Vec::with_capacity(examples.len() * n);
+        for (f, _) in examples {
+            x.extend(
+                f.iter()
+                    .zip(mask)
+                    .map(|(v, keep)| if *keep { *v } else { 0.0 }),
+            );
+        }
+        let y: Vec<f32> = examples
+            .iter()
+            .map(|(_, l)| f32::from(u8::from(*l)))
+            .collect();
+        let x = Tensor::from_vec(x, (examples.len(), n), &Device::Cpu)?;
+        let y = Tensor::from_vec(y, (examples.len(), 1), &Device::Cpu)?;
+        let w = Var::zeros((n, 1), candle_core::DType::F32, &Device::Cpu)?;
+        let b = Var::zeros((1, 1), candle_core::DType::F32, &Device::Cpu)?;
+        let mut optimizer = AdamW::new(
+            vec![w.clone(), b.clone()],
+            ParamsAdamW {
+                lr: 0.05,
+                weight_decay: 0.0,
+                ..ParamsAdamW::default()
+            },
+        )?;
+        for _ in 0..400 {
+            let logits = x.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
+            let l = loss::binary_cross_entropy_with_logit(&logits, &y)?;
+            optimizer.backward_step(&l)?;
+        }
+        Ok(Self {
+            weights: w.as_tensor().flatten_all()?.to_vec1()?,
+            bias: b.as_tensor().flatten_all()?.to_vec1::<f32>()?[0],
+            threshold,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ranker_learns_which_features_predict_a_good_rewrite() {
+        // Good rewrites are similar and popular; bad ones are not.
+        let mut examples = Vec::new();
+        for i in 0..200 {
+            let t = i as f32 / 200.0;
+            let good = [0.9, 0.8, 0.6, 0.5 + t * 0.1, 0.4, 0.0, 0.5, 0.3, 0.9];
+            let bad = [0.5, 0.3, 0.1, 0.1 * t, 0.2, 0.0, 0.5, 0.3, 0.9];
+            examples.push((good, true));
+            examples.push((bad, false));
+        }
+        let mut mask = [true; FEATURES.len()];
+        mask[5] = false;
+        let ranker = Ranker::train(&examples, &mask, 0.5).unwrap();
+        assert!(ranker.score(&examples[0].0) > 0.8);
+        assert!(ranker.score(&examples[1].0) < 0.2);
+        assert_eq!(ranker.weights[5], 0.0, "a masked feature gets no weight");
+        assert!(ranker.weights[0] > 0.0 && ranker.weights[1] > 0.0);
+    }
+}
