@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, demo, eval, export, ingest, learn, schema, serve, world};
+use crate::commands::{
+    bench, demo, eval, export, forget, ingest, learn, schema, serve, train, world,
+};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -33,8 +35,13 @@ pub enum Command {
     Ingest(ingest::IngestArgs),
     /// Write the event log to JSONL or Parquet.
     Export(export::ExportArgs),
-    /// Learn from the event log: sessions, friction signals, precomputed rewrites.
+    /// Learn from the event log: sessions, friction signals, precomputed rewrites, the online
+    /// layers' indices and rankers.
     Learn(learn::LearnArgs),
+    /// Train the online layers' retrieval encoder on the log's reformulation pairs.
+    Train(train::TrainArgs),
+    /// Delete every event of one user (derived artifacts drop them at the next learn).
+    Forget(forget::ForgetArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Print the JSON Schema of the turn event.

@@ -345,6 +345,41 @@ impl EventLog {
         Ok(result)
     }
 
+    /// Deletes every event of one user, durably, in one transaction (a deletion request); the
+    /// offline jobs forget them at their next run. Their ids leave the idempotency set, so the
+    /// same events could be sent again. Returns how many events were deleted.
+    pub fn forget_user(&mut self, user_id: &str) -> Result<u64> {
+        let path = self.path.clone();
+        let store_err = |source| LogError::Store {
+            path: path.clone(),
+            source,
+        };
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| LogError::ReadOnly { path: path.clone() })?;
+        let tx = self.conn.transaction().map_err(store_err)?;
+        let ids: Vec<String> = {
+            let mut statement = tx
+                .prepare("SELECT event_id FROM events WHERE user_id = ?1")
+                .map_err(store_err)?;
+            statement
+                .query_map([user_id], |r| r.get(0))
+                .map_err(store_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(store_err)?
+        };
+        let deleted = tx
+            .execute("DELETE FROM events WHERE user_id = ?1", [user_id])
+            .map_err(store_err)?;
+        tx.commit().map_err(store_err)?;
+        for id in &ids {
+            let fingerprint = writer.ids.fingerprint(id);
+            writer.ids.fingerprints.remove(&fingerprint);
+        }
+        Ok(deleted as u64)
+    }
+
     /// Number of stored events.
     pub fn len(&self) -> Result<u64> {
         self.conn
@@ -826,6 +861,32 @@ mod tests {
             log.append(&events).unwrap().inserted,
             4,
             "ids of the refused batch were not remembered"
+        );
+    }
+
+    #[test]
+    fn forgetting_a_user_deletes_their_events_durably_and_only_theirs() {
+        let (dir, mut log) = open_temp();
+        let events = generated_events(40, 4);
+        log.append(&events).unwrap();
+        let theirs = events.iter().filter(|e| e.user_id == "user-00001").count() as u64;
+        assert_eq!(log.forget_user("user-00001").unwrap(), theirs);
+        assert_eq!(log.forget_user("user-00001").unwrap(), 0);
+        drop(log);
+        let reader = EventLog::open_read_only(dir.path()).unwrap();
+        assert_eq!(reader.len().unwrap(), 40 - theirs);
+        assert!(
+            reader
+                .user_events("user-00001", i64::MIN, i64::MAX)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            reader
+                .user_events("user-00002", i64::MIN, i64::MAX)
+                .unwrap()
+                .len(),
+            10
         );
     }
 }

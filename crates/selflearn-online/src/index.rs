@@ -8,12 +8,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use selflearn_types::TurnEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder, dot};
 use crate::pairs::received_form;
 
 /// What the logs say about one request that worked.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Candidate {
     /// The request (normalised).
     pub text: String,
@@ -163,6 +165,11 @@ impl Index {
     /// Whether it has no candidate.
     pub fn is_empty(&self) -> bool {
         self.candidates.is_empty()
+    }
+
+    /// The candidates, in index order.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
     }
 
     /// The candidate with this exact text.

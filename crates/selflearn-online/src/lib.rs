@@ -21,6 +21,9 @@ pub mod ranker;
 pub mod train;
 
 pub use encoder::{DIM, Encoder, EncoderError};
-pub use online::{GLOBAL, Layers, OnlineConfig, OnlineLearner, OnlineModel, PERSONAL};
+pub use online::{
+    ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner, OnlineModel,
+    PERSONAL,
+};
 pub use pairs::{FormStats, Pair, reformulation_pairs};
-pub use train::{TrainConfig, recall, train};
+pub use train::{HeldApartReport, TrainConfig, held_apart, recall, train, train_held_apart};

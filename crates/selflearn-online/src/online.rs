@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use selflearn_signals::{Session, TurnSignals, normalise};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use serde::{Deserialize, Serialize};
@@ -69,13 +71,32 @@ struct Observed {
     hour: usize,
 }
 
+/// Most requests served as heard kept (a uniform sample) as the rankers' "do not rewrite"
+/// examples, so that memory does not grow with the log.
+const SERVED_SAMPLE: usize = 20_000;
+
 /// Accumulates sessions (a user at a time is enough) for [`OnlineModel`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OnlineLearner {
     successes: Successes,
     forms: FormStats,
     pairs: Vec<Observed>,
     served_as_heard: Vec<(String, String, String, usize)>,
+    served_seen: usize,
+    sampler: StdRng,
+}
+
+impl Default for OnlineLearner {
+    fn default() -> Self {
+        Self {
+            successes: Successes::default(),
+            forms: FormStats::default(),
+            pairs: Vec::new(),
+            served_as_heard: Vec::new(),
+            served_seen: 0,
+            sampler: StdRng::seed_from_u64(0x5e1f),
+        }
+    }
 }
 
 impl OnlineLearner {
@@ -91,12 +112,22 @@ impl OnlineLearner {
             if served(turn, signal) {
                 self.successes.observe(turn);
                 if turn.rewrite.is_none() {
-                    self.served_as_heard.push((
+                    let example = (
                         turn.user_id.clone(),
                         heard_form(turn),
                         turn.device.kind.as_str().to_owned(),
                         hour_of(turn.timestamp_ms),
-                    ));
+                    );
+                    // Reservoir sampling: every served turn is kept with equal chance.
+                    self.served_seen += 1;
+                    if self.served_as_heard.len() < SERVED_SAMPLE {
+                        self.served_as_heard.push(example);
+                    } else {
+                        let slot = self.sampler.random_range(0..self.served_seen);
+                        if slot < SERVED_SAMPLE {
+                            self.served_as_heard[slot] = example;
+                        }
+                    }
                 }
             }
         }
@@ -210,6 +241,45 @@ impl OnlineLearner {
     }
 }
 
+/// The learned online layers as stored: everything but the encoder (a separate file) and the
+/// encodings (recomputed at load).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineArtifact {
+    /// Artifact format.
+    pub format: u32,
+    /// Version of the model.
+    pub version: String,
+    /// Settings it was learned with.
+    pub config: OnlineConfig,
+    /// Global candidates.
+    pub global: Vec<Candidate>,
+    /// Each user's own candidates.
+    pub personal: BTreeMap<String, Vec<Candidate>>,
+    /// How often each heard form was served.
+    pub forms: FormStats,
+    /// Ranker of the global layer.
+    pub global_ranker: Ranker,
+    /// Ranker of the personal layer.
+    pub personal_ranker: Ranker,
+}
+
+/// Format version of [`OnlineArtifact`].
+pub const ARTIFACT_FORMAT: u32 = 1;
+
+/// Errors of loading an online artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// The file is not a valid artifact; the one in use stays.
+    #[error("{path}: invalid online artifact: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// The learned online layers.
 #[derive(Debug, Clone)]
 pub struct OnlineModel {
@@ -224,6 +294,103 @@ pub struct OnlineModel {
 }
 
 impl OnlineModel {
+    /// The model's stored form.
+    pub fn artifact(&self) -> OnlineArtifact {
+        OnlineArtifact {
+            format: ARTIFACT_FORMAT,
+            version: self.version.clone(),
+            config: self.config,
+            global: self.global.candidates().to_vec(),
+            personal: self
+                .personal
+                .iter()
+                .map(|(u, i)| (u.clone(), i.candidates().to_vec()))
+                .collect(),
+            forms: self.forms.clone(),
+            global_ranker: self.global_ranker.clone(),
+            personal_ranker: self.personal_ranker.clone(),
+        }
+    }
+
+    /// Rebuilds a model from its stored form and the encoder it was learned with.
+    pub fn from_artifact(artifact: OnlineArtifact, encoder: Encoder) -> Self {
+        let personal = artifact
+            .personal
+            .into_iter()
+            .map(|(u, c)| (u, Index::build(c, &encoder)))
+            .collect();
+        Self {
+            version: artifact.version,
+            config: artifact.config,
+            global: Index::build(artifact.global, &encoder),
+            personal,
+            forms: artifact.forms,
+            global_ranker: artifact.global_ranker,
+            personal_ranker: artifact.personal_ranker,
+            encoder,
+        }
+    }
+
+    /// Writes the artifact as JSON, atomically (temporary file, then rename).
+    pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let json = serde_json::to_string(&self.artifact()).map_err(std::io::Error::other)?;
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        fs_err::write(&partial, json)?;
+        fs_err::rename(&partial, path)
+    }
+
+    /// Reads and checks an artifact written by [`OnlineModel::save`].
+    pub fn load(path: &std::path::Path, encoder: Encoder) -> Result<Self, ArtifactError> {
+        let invalid = |reason: String| ArtifactError::Invalid {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = fs_err::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        let artifact: OnlineArtifact =
+            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if artifact.format != ARTIFACT_FORMAT {
+            return Err(invalid(format!(
+                "format {} is not {ARTIFACT_FORMAT}",
+                artifact.format
+            )));
+        }
+        for ranker in [&artifact.global_ranker, &artifact.personal_ranker] {
+            if ranker.weights.len() != FEATURES.len()
+                || !ranker
+                    .weights
+                    .iter()
+                    .chain([&ranker.bias])
+                    .all(|w| w.is_finite())
+            {
+                return Err(invalid(format!(
+                    "a ranker needs {} finite weights",
+                    FEATURES.len()
+                )));
+            }
+        }
+        Ok(Self::from_artifact(artifact, encoder))
+    }
+
+    /// The user ids with a personal index.
+    pub fn personal_users(&self) -> impl Iterator<Item = &str> {
+        self.personal.keys().map(String::as_str)
+    }
+
+    /// The global candidate with this text, if any.
+    pub fn global_candidate(&self, text: &str) -> Option<&Candidate> {
+        self.global.get(text)
+    }
+
+    /// Replaces the personal indices with those of `other` (same encoder), keeping this
+    /// model's global layer: what isolation tests compare.
+    pub fn with_personal_of(&self, other: &OnlineModel) -> Self {
+        Self {
+            personal: other.personal.clone(),
+            ..self.clone()
+        }
+    }
+
     /// Version of this model.
     pub fn version(&self) -> &str {
         &self.version
@@ -329,5 +496,168 @@ impl OnlineModel {
             )),
             artifact_version: Some(self.version.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use selflearn_signals::{SignalConfig, friction, sessions};
+    use selflearn_types::testing::{sample_event, turn_saying};
+    use selflearn_types::{Outcome, TurnEvent};
+
+    use super::*;
+
+    const REQUESTS: [&str; 8] = [
+        "play imagine dragons",
+        "play maj and dragons",
+        "what is the weather in paris",
+        "what is the weather in perris",
+        "turn off the kitchen lights",
+        "turn of the kitchen light",
+        "set an alarm for seven",
+        "set a alarm for seven",
+    ];
+
+    /// A history: (request index, served?) turns, 10 s apart, sessions split by long pauses.
+    fn history() -> impl Strategy<Value = Vec<(usize, bool, bool)>> {
+        prop::collection::vec((0..REQUESTS.len(), any::<bool>(), any::<bool>()), 0..14)
+    }
+
+    fn turns(user: &str, history: &[(usize, bool, bool)]) -> Vec<TurnEvent> {
+        let mut at = 0;
+        history
+            .iter()
+            .enumerate()
+            .map(|(k, &(request, ok, pause))| {
+                at += if pause { 600_000 } else { 8_000 };
+                let outcome = if ok {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                turn_saying(user, &format!("{user}-{k}"), at, REQUESTS[request], outcome)
+            })
+            .collect()
+    }
+
+    fn learn(events: &[TurnEvent]) -> OnlineModel {
+        let config = SignalConfig::default();
+        let mut learner = OnlineLearner::new();
+        for session in sessions(events, &config) {
+            learner.observe(&session, &friction(&session, &config));
+        }
+        learner
+            .finish(Encoder::random(1), OnlineConfig::default(), "test")
+            .unwrap()
+    }
+
+    fn ask(model: &OnlineModel, user: &str, text: &str) -> RewriteResponse {
+        model.rewrite(
+            &RewriteRequest {
+                user_id: user.into(),
+                device: sample_event().device,
+                text: text.into(),
+                timestamp_ms: Some(0),
+                context: BTreeMap::new(),
+            },
+            Layers::GlobalAndPersonal,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Personal data of one user never influences another user's answers: with the same
+        /// global layer, any change to A's history leaves every answer to B as it was.
+        #[test]
+        fn changing_one_users_history_never_changes_another_users_answers(
+            others in history(),
+            b in history(),
+            a in history(),
+            a_changed in history(),
+            asked in prop::collection::vec(0..REQUESTS.len(), 1..6),
+        ) {
+            let population: Vec<TurnEvent> = ["p0", "p1"]
+                .iter()
+                .flat_map(|u| turns(u, &others))
+                .chain(turns("b", &b))
+                .collect();
+            let with = |a_history: &[(usize, bool, bool)]| {
+                let mut events = population.clone();
+                events.extend(turns("a", a_history));
+                learn(&events)
+            };
+            let global = with(&a);
+            let first = global.with_personal_of(&with(&a));
+            let second = global.with_personal_of(&with(&a_changed));
+            for &request in &asked {
+                prop_assert_eq!(
+                    ask(&first, "b", REQUESTS[request]),
+                    ask(&second, "b", REQUESTS[request])
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_misheard_request_is_rewritten_to_what_worked_and_a_working_one_left_alone() {
+        let mut events = Vec::new();
+        for u in 0..5 {
+            // Fail with the misheard form, then succeed with the right one; ask the weather.
+            events.extend(turns(
+                &format!("p{u}"),
+                &[
+                    (1, false, true),
+                    (0, true, false),
+                    (2, true, true),
+                    (6, true, true),
+                ],
+            ));
+        }
+        let model = learn(&events);
+        let answer = ask(&model, "newcomer", "play madge and dragons");
+        assert!(answer.rewritten, "{answer:?}");
+        assert_eq!(answer.text, "play imagine dragons");
+        assert_eq!(answer.layer.as_deref(), Some(GLOBAL));
+        let why = answer.explanation.unwrap();
+        assert!(why.contains("served 5 times for 5 people"), "{why}");
+        assert!(!ask(&model, "newcomer", "what is the weather in paris").rewritten);
+        assert!(!ask(&model, "p0", "play imagine dragons").rewritten);
+    }
+
+    #[test]
+    fn a_user_absent_from_the_log_is_in_no_index_and_no_count() {
+        let mut events = Vec::new();
+        for user in ["x", "y", "z"] {
+            events.extend(turns(user, &[(0, true, true), (4, true, true)]));
+        }
+        let all = learn(&events);
+        assert!(all.personal_users().any(|u| u == "x"));
+        assert_eq!(all.global_candidate(REQUESTS[0]).unwrap().users, 3);
+        events.retain(|e| e.user_id != "x");
+        let without = learn(&events);
+        assert!(without.personal_users().all(|u| u != "x"));
+        assert_eq!(without.global_candidate(REQUESTS[0]).unwrap().users, 2);
+    }
+
+    #[test]
+    fn an_artifact_round_trips_and_a_broken_one_is_refused() {
+        let mut events = Vec::new();
+        for user in ["x", "y"] {
+            events.extend(turns(
+                user,
+                &[(1, false, true), (0, true, false), (2, true, true)],
+            ));
+        }
+        let model = learn(&events);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("online.json");
+        model.save(&path).unwrap();
+        let loaded = OnlineModel::load(&path, Encoder::random(1)).unwrap();
+        assert_eq!(loaded.artifact(), model.artifact());
+        fs_err::write(&path, "{\"format\": 1}").unwrap();
+        let err = OnlineModel::load(&path, Encoder::random(1)).unwrap_err();
+        assert!(err.to_string().contains("invalid online artifact"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use selflearn_signals::{Session, TurnSignals, normalise};
 use selflearn_types::{Outcome, TurnEvent};
+use serde::{Deserialize, Serialize};
 
 /// A failed request and the reformulation that then worked for the same person.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,7 +65,8 @@ pub fn reformulation_pairs(session: &Session, signals: &[TurnSignals]) -> Vec<Pa
 }
 
 /// How often each heard form, reaching NLU unrewritten, was served.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FormStats {
     said: HashMap<String, (u32, u32)>,
 }

@@ -128,6 +128,77 @@ pub fn recall(encoder: &Encoder, pairs: &[(String, String)], pool: &[String]) ->
     (at1 as f64 / n, at5 as f64 / n)
 }
 
+/// Retrieval quality of an encoder trained with some users' pairs held apart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldApartReport {
+    /// Distinct pairs trained on.
+    pub train_pairs: usize,
+    /// Distinct pairs of the held-apart users.
+    pub held_apart_pairs: usize,
+    /// Distinct reformulations retrieved among.
+    pub candidate_pool: usize,
+    /// Mean loss of each epoch.
+    pub epoch_losses: Vec<f32>,
+    /// Recall@1 and @5 of the untrained (random projection) encoder.
+    pub recall_untrained: [f64; 2],
+    /// Recall@1 and @5 after training.
+    pub recall_trained: [f64; 2],
+}
+
+/// Whether a user's pairs are held apart from training: one user in five, by a hash of the id.
+pub fn held_apart(user_id: &str) -> bool {
+    user_id
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        % 5
+        == 0
+}
+
+/// Trains from the random projection of `seed` on the pairs of users not held apart, and
+/// measures recall on the pairs of those held apart.
+pub fn train_held_apart<'p>(
+    pairs: impl Iterator<Item = &'p crate::pairs::Pair>,
+    seed: u64,
+    config: &TrainConfig,
+) -> candle_core::Result<(Encoder, HeldApartReport)> {
+    let mut trained_on: Vec<(String, String)> = Vec::new();
+    let mut held: Vec<(String, String)> = Vec::new();
+    for pair in pairs {
+        let texts = (pair.failed.clone(), pair.worked.clone());
+        if held_apart(&pair.user_id) {
+            held.push(texts);
+        } else {
+            trained_on.push(texts);
+        }
+    }
+    for list in [&mut trained_on, &mut held] {
+        list.sort();
+        list.dedup();
+    }
+    let mut pool: Vec<String> = trained_on
+        .iter()
+        .chain(&held)
+        .map(|(_, worked)| worked.clone())
+        .collect();
+    pool.sort();
+    pool.dedup();
+    let start = Encoder::random(seed);
+    let (encoder, epoch_losses) = train(&start, &trained_on, config)?;
+    let (u1, u5) = recall(&start, &held, &pool);
+    let (t1, t5) = recall(&encoder, &held, &pool);
+    Ok((
+        encoder,
+        HeldApartReport {
+            train_pairs: trained_on.len(),
+            held_apart_pairs: held.len(),
+            candidate_pool: pool.len(),
+            epoch_losses,
+            recall_untrained: [u1, u5],
+            recall_trained: [t1, t5],
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,8 @@ use clap::{Args, ValueEnum};
 use selflearn_miner::{MinerConfig, RewriteTable, mine};
 use selflearn_online::fuzzy::FuzzyRewriter;
 use selflearn_online::{
-    Encoder, Layers, OnlineConfig, OnlineLearner, OnlineModel, TrainConfig as EncoderTrainConfig,
-    recall, train,
+    Encoder, HeldApartReport, Layers, OnlineConfig, OnlineLearner, OnlineModel,
+    TrainConfig as EncoderTrainConfig, train_held_apart,
 };
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
@@ -266,22 +266,16 @@ fn tune(world: &World, seed: u64, base: MinerConfig) -> (MinerConfig, Tuning) {
 /// The world seed the online encoder is trained on when no tuning seed is given.
 const DEFAULT_TRAIN_SEED: u64 = 7;
 
-/// Retrieval quality of the encoder on reformulation pairs of users held apart from training.
+/// The encoder's training seed and retrieval quality.
 #[derive(Debug, Serialize)]
 struct EncoderReport {
     train_seed: u64,
-    train_pairs: usize,
-    held_apart_pairs: usize,
-    candidate_pool: usize,
-    epoch_losses: Vec<f32>,
-    /// Recall@1 and @5 of the untrained (random projection) encoder.
-    recall_untrained: [f64; 2],
-    /// Recall@1 and @5 after contrastive training.
-    recall_trained: [f64; 2],
+    #[serde(flatten)]
+    held_apart: HeldApartReport,
 }
 
-/// Trains the encoder on the control traffic of the training seed's world: reformulation
-/// pairs of four users in five; recall is measured on the fifth.
+/// Trains the encoder on the reformulation pairs of the training seed's control traffic, four
+/// users in five; recall is measured on the fifth.
 fn train_encoder(world: &World, seed: u64) -> anyhow::Result<(Encoder, EncoderReport)> {
     let out = live(
         world.clone(),
@@ -295,57 +289,23 @@ fn train_encoder(world: &World, seed: u64) -> anyhow::Result<(Encoder, EncoderRe
     for session in sessions(&out.events, &signal_config) {
         learner.observe(&session, &friction(&session, &signal_config));
     }
-    let held_apart = |user: &str| {
-        user.bytes()
-            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-            % 5
-            == 0
-    };
-    let mut train_pairs: Vec<(String, String)> = Vec::new();
-    let mut held: Vec<(String, String)> = Vec::new();
-    for pair in learner.pairs() {
-        let texts = (pair.failed.clone(), pair.worked.clone());
-        if held_apart(&pair.user_id) {
-            held.push(texts);
-        } else {
-            train_pairs.push(texts);
-        }
-    }
-    for list in [&mut train_pairs, &mut held] {
-        list.sort();
-        list.dedup();
-    }
-    let mut pool: Vec<String> = train_pairs
-        .iter()
-        .chain(&held)
-        .map(|(_, worked)| worked.clone())
-        .collect();
-    pool.sort();
-    pool.dedup();
-    let start = Encoder::random(seed);
-    let (trained, epoch_losses) = train(&start, &train_pairs, &EncoderTrainConfig::default())?;
-    let (u1, u5) = recall(&start, &held, &pool);
-    let (t1, t5) = recall(&trained, &held, &pool);
+    let (encoder, held_apart) =
+        train_held_apart(learner.pairs(), seed, &EncoderTrainConfig::default())?;
     eprintln!(
         "encoder trained on seed {seed}: {} pairs; held-apart recall@1/@5 {:.3}/{:.3} (untrained {:.3}/{:.3}) over {} pairs and {} candidates",
-        train_pairs.len(),
-        t1,
-        t5,
-        u1,
-        u5,
-        held.len(),
-        pool.len()
+        held_apart.train_pairs,
+        held_apart.recall_trained[0],
+        held_apart.recall_trained[1],
+        held_apart.recall_untrained[0],
+        held_apart.recall_untrained[1],
+        held_apart.held_apart_pairs,
+        held_apart.candidate_pool
     );
     Ok((
-        trained,
+        encoder,
         EncoderReport {
             train_seed: seed,
-            train_pairs: train_pairs.len(),
-            held_apart_pairs: held.len(),
-            candidate_pool: pool.len(),
-            epoch_losses,
-            recall_untrained: [u1, u5],
-            recall_trained: [t1, t5],
+            held_apart,
         },
     ))
 }
@@ -486,13 +446,13 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         println!(
             "encoder: trained on seed {} ({} pairs); recall@1/@5 on {} held-apart pairs among {} candidates: {:.3}/{:.3} (untrained {:.3}/{:.3})\n",
             e.train_seed,
-            e.train_pairs,
-            e.held_apart_pairs,
-            e.candidate_pool,
-            e.recall_trained[0],
-            e.recall_trained[1],
-            e.recall_untrained[0],
-            e.recall_untrained[1]
+            e.held_apart.train_pairs,
+            e.held_apart.held_apart_pairs,
+            e.held_apart.candidate_pool,
+            e.held_apart.recall_trained[0],
+            e.held_apart.recall_trained[1],
+            e.held_apart.recall_untrained[0],
+            e.held_apart.recall_untrained[1]
         );
     }
     println!(

@@ -2,6 +2,8 @@
 //! time, builds sessions and friction signals, mines precomputed rewrites with the absorbing
 //! Markov chain, rolls back deployed rewrites that did worse than none, and writes a versioned
 //! rewrite table that `serve --rewrite-table` consults before NLU (and reloads when it changes).
+//! It also learns the online layers (global and personal indices, rankers) into an artifact
+//! for `serve --online`, with the encoder `selflearn train` wrote.
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -9,6 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use selflearn_log::{EventLog, ScanOrder};
 use selflearn_miner::{Mined, Miner, MinerConfig, RewriteTable};
+use selflearn_online::{Encoder, OnlineLearner};
 use selflearn_signals::{SignalConfig, friction, sessions};
 use selflearn_types::TurnEvent;
 
@@ -25,6 +28,41 @@ pub struct LearnArgs {
         value_name = "FILE"
     )]
     pub out: PathBuf,
+    /// Where to write the online layers' artifact.
+    #[arg(
+        long,
+        default_value = "selflearn-data/artifacts/online.json",
+        value_name = "FILE"
+    )]
+    pub online_out: PathBuf,
+    /// The encoder to index with (written by `selflearn train`); when the file is missing, the
+    /// untrained random projection is used and written there.
+    #[arg(
+        long,
+        default_value = "selflearn-data/artifacts/encoder.safetensors",
+        value_name = "FILE"
+    )]
+    pub encoder: PathBuf,
+}
+
+/// Seed of the untrained encoder's random projection.
+pub(crate) const UNTRAINED_ENCODER_SEED: u64 = 7;
+
+/// The encoder at `path`, or the untrained one written there when there is none.
+pub(crate) fn encoder_at(path: &std::path::Path) -> anyhow::Result<Encoder> {
+    if path.is_file() {
+        return Ok(Encoder::load(path)?);
+    }
+    eprintln!(
+        "no trained encoder at {}; using the untrained random projection (run `selflearn train`)",
+        path.display()
+    );
+    let encoder = Encoder::random(UNTRAINED_ENCODER_SEED);
+    if let Some(parent) = path.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    encoder.save(path)?;
+    Ok(encoder)
 }
 
 /// What one pass over the log saw and mined.
@@ -34,6 +72,7 @@ pub(crate) struct Learned {
     pub(crate) sessions: u64,
     pub(crate) likely_defects: u64,
     pub(crate) mined: Mined,
+    pub(crate) online: OnlineLearner,
 }
 
 /// Streams the log user by user through sessions, signals and the miner: memory grows with
@@ -44,14 +83,16 @@ pub(crate) fn learn_from_log(
     miner_config: &MinerConfig,
 ) -> anyhow::Result<Learned> {
     let mut miner = Miner::new();
+    let mut online = OnlineLearner::new();
     let mut user: Vec<TurnEvent> = Vec::new();
     let (mut events, mut session_count, mut likely_defects) = (0u64, 0u64, 0u64);
-    let mut flush = |user: &mut Vec<TurnEvent>, miner: &mut Miner| {
+    let mut flush = |user: &mut Vec<TurnEvent>, miner: &mut Miner, online: &mut OnlineLearner| {
         for session in sessions(user, signal_config) {
             let signals = friction(&session, signal_config);
             likely_defects += signals.iter().filter(|s| s.likely_defect()).count() as u64;
             session_count += 1;
             miner.observe(&session, &signals);
+            online.observe(&session, &signals);
         }
         user.clear();
     };
@@ -61,17 +102,18 @@ pub(crate) fn learn_from_log(
             .last()
             .is_some_and(|last| last.user_id != event.user_id)
         {
-            flush(&mut user, &mut miner);
+            flush(&mut user, &mut miner, &mut online);
         }
         user.push(event);
         Ok(())
     })?;
-    flush(&mut user, &mut miner);
+    flush(&mut user, &mut miner, &mut online);
     Ok(Learned {
         events,
         sessions: session_count,
         likely_defects,
         mined: miner.finish(miner_config),
+        online,
     })
 }
 
@@ -85,11 +127,16 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         "{}",
         SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()
     );
-    let table = RewriteTable::new(version, miner_config, learned.mined);
-    if let Some(parent) = args.out.parent() {
-        fs_err::create_dir_all(parent)?;
+    let table = RewriteTable::new(version.clone(), miner_config, learned.mined);
+    for path in [&args.out, &args.online_out] {
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
     }
     table.save(&args.out)?;
+    let encoder = encoder_at(&args.encoder)?;
+    let online = learned.online.finish(encoder, config.online, version)?;
+    online.save(&args.online_out)?;
     println!(
         "{} events, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",
         learned.events,
@@ -114,6 +161,13 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         "rewrite table {} (version {})",
         args.out.display(),
         table.version
+    );
+    println!(
+        "online layers {} ({} global candidates, {} users with a personal index; encoder {})",
+        args.online_out.display(),
+        online.global_len(),
+        online.personal_users().count(),
+        args.encoder.display()
     );
     Ok(Outcome::Clean)
 }

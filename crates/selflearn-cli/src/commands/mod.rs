@@ -4,10 +4,12 @@ pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod forget;
 pub mod ingest;
 pub mod learn;
 pub mod schema;
 pub mod serve;
+pub mod train;
 pub mod world;
 
 use crate::cli::{Cli, Command};
@@ -38,5 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::World(args) => world::run(args),
         Command::Eval(args) => eval::run(args, &config),
         Command::Learn(args) => learn::run(args, &config),
+        Command::Train(args) => train::run(args, &config),
+        Command::Forget(args) => forget::run(args, &config),
     }
 }

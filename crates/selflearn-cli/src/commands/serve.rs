@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
 use selflearn_miner::{Reload, WatchedTable};
+use selflearn_online::{Encoder, Layers, OnlineModel};
 use selflearn_server::{NoRewrites, Rewriter};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 
@@ -27,15 +28,38 @@ pub struct ServeArgs {
     /// How often to look for a new version of the rewrite table, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub reload_every_ms: u64,
+    /// The online layers written by `selflearn learn`, consulted when no precomputed rewrite
+    /// applies (global and personal layers).
+    #[arg(long, value_name = "FILE")]
+    pub online: Option<std::path::PathBuf>,
+    /// The encoder the online layers were learned with.
+    #[arg(
+        long,
+        default_value = "selflearn-data/artifacts/encoder.safetensors",
+        value_name = "FILE"
+    )]
+    pub encoder: std::path::PathBuf,
 }
 
-/// Serves the rewrite table in force through the service's rewriter interface.
+/// The layers in order: the precomputed table in force, then the online layers.
 #[derive(Debug)]
-struct TableRewriter(Arc<WatchedTable>);
+struct LayeredRewriter {
+    table: Option<Arc<WatchedTable>>,
+    online: Option<OnlineModel>,
+}
 
-impl Rewriter for TableRewriter {
+impl Rewriter for LayeredRewriter {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
-        self.0.current().rewrite(request)
+        if let Some(table) = &self.table {
+            let answer = table.current().rewrite(request);
+            if answer.rewritten {
+                return answer;
+            }
+        }
+        match &self.online {
+            Some(model) => model.rewrite(request, Layers::GlobalAndPersonal),
+            None => RewriteResponse::unchanged(request.text.clone()),
+        }
     }
 }
 
@@ -64,7 +88,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         config.server.bind = bind;
     }
     let log = EventLog::open(&config.log.dir, &config.log.options())?;
-    let rewriter: Arc<dyn Rewriter> = match &args.rewrite_table {
+    let table = match &args.rewrite_table {
         Some(path) => {
             let table = Arc::new(WatchedTable::open(path)?);
             let current = table.current();
@@ -79,9 +103,28 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
                 path.clone(),
                 std::time::Duration::from_millis(args.reload_every_ms.max(10)),
             );
-            Arc::new(TableRewriter(table))
+            Some(table)
         }
-        None => Arc::new(NoRewrites),
+        None => None,
+    };
+    let online = match &args.online {
+        Some(path) => {
+            let model = OnlineModel::load(path, Encoder::load(&args.encoder)?)?;
+            eprintln!(
+                "online layers {} (version {}, {} global candidates, {} personal indices)",
+                path.display(),
+                model.version(),
+                model.global_len(),
+                model.personal_users().count()
+            );
+            Some(model)
+        }
+        None => None,
+    };
+    let rewriter: Arc<dyn Rewriter> = if table.is_none() && online.is_none() {
+        Arc::new(NoRewrites)
+    } else {
+        Arc::new(LayeredRewriter { table, online })
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

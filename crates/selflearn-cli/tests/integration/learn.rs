@@ -47,7 +47,18 @@ async fn learned_rewrites_are_served_with_their_evidence() {
             .success()
     );
     let table = dir.path().join("table.json");
-    let learned = selflearn(&log, &["learn", "--out", table.to_str().unwrap()]);
+    let learned = selflearn(
+        &log,
+        &[
+            "learn",
+            "--out",
+            table.to_str().unwrap(),
+            "--online-out",
+            dir.path().join("online.json").to_str().unwrap(),
+            "--encoder",
+            dir.path().join("encoder.safetensors").to_str().unwrap(),
+        ],
+    );
     assert!(learned.status.success(), "{}", text(&learned.stderr));
     assert!(
         text(&learned.stdout).contains("1 rewrites mined"),
@@ -158,4 +169,63 @@ fn an_invalid_rewrite_table_is_refused_at_start() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// The online artifact's global users of a request, and whether a user has a personal index.
+fn online_view(artifact: &std::path::Path, request: &str, user: &str) -> (u64, bool) {
+    let online: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(artifact).unwrap()).unwrap();
+    let users = online["global"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"] == request)
+        .map_or(0, |c| c["users"].as_u64().unwrap());
+    (users, online["personal"].get(user).is_some())
+}
+
+#[test]
+fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_next_learn() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let events = dir.path().join("events.jsonl");
+    write_jsonl(fs_err::File::create(&events).unwrap(), &reformulations()).unwrap();
+    assert!(
+        selflearn(&log, &["ingest", events.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let artifacts = dir.path().join("artifacts");
+    let learn = |log: &std::path::Path| {
+        let out = selflearn(
+            log,
+            &[
+                "learn",
+                "--out",
+                artifacts.join("table.json").to_str().unwrap(),
+                "--online-out",
+                artifacts.join("online.json").to_str().unwrap(),
+                "--encoder",
+                artifacts.join("encoder.safetensors").to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    learn(&log);
+    let online = artifacts.join("online.json");
+    assert_eq!(
+        online_view(&online, "play imagine dragons", "user-1"),
+        (3, true)
+    );
+
+    let forgot = selflearn(&log, &["forget", "user-1"]);
+    assert!(forgot.status.success(), "{}", text(&forgot.stderr));
+    assert!(text(&forgot.stdout).contains("deleted 4 events of user-1"));
+    learn(&log);
+    assert_eq!(
+        online_view(&online, "play imagine dragons", "user-1"),
+        (2, false)
+    );
+    let table = selflearn_miner::RewriteTable::load(&artifacts.join("table.json")).unwrap();
+    assert!(table.entries.iter().all(|e| e.pair_users <= 2));
 }

@@ -1,0 +1,86 @@
+//! `selflearn train`: trains the online layers' retrieval encoder contrastively on the
+//! reformulation pairs of the event log (four users in five), reports its recall on the pairs
+//! of the fifth, and writes it for `learn` and `serve`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use selflearn_log::{EventLog, ScanOrder};
+use selflearn_online::{OnlineLearner, TrainConfig, train_held_apart};
+use selflearn_signals::{SignalConfig, friction, sessions};
+use selflearn_types::TurnEvent;
+
+use super::Outcome;
+use crate::config::Config;
+
+/// Arguments of `train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Where to write the encoder.
+    #[arg(
+        long,
+        default_value = "selflearn-data/artifacts/encoder.safetensors",
+        value_name = "FILE"
+    )]
+    pub out: PathBuf,
+    /// Seed of the initial random projection and of the batch order.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Passes over the pairs.
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    pub epochs: usize,
+}
+
+/// Trains from the configured log.
+pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let log = EventLog::open_read_only(&config.log.dir)?;
+    let signal_config = SignalConfig::default();
+    let mut learner = OnlineLearner::new();
+    let mut user: Vec<TurnEvent> = Vec::new();
+    let flush = |user: &mut Vec<TurnEvent>, learner: &mut OnlineLearner| {
+        for session in sessions(user, &signal_config) {
+            learner.observe(&session, &friction(&session, &signal_config));
+        }
+        user.clear();
+    };
+    log.scan(ScanOrder::UserTime, |event| {
+        if user
+            .last()
+            .is_some_and(|last| last.user_id != event.user_id)
+        {
+            flush(&mut user, &mut learner);
+        }
+        user.push(event);
+        Ok(())
+    })?;
+    flush(&mut user, &mut learner);
+    let train_config = TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let (encoder, report) = train_held_apart(learner.pairs(), args.seed, &train_config)?;
+    anyhow::ensure!(
+        report.train_pairs > 0,
+        "the log has no reformulation pairs to train on (a failed request followed by one that worked)"
+    );
+    if let Some(parent) = args.out.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    encoder.save(&args.out)?;
+    println!(
+        "trained on {} reformulation pairs ({} epochs, losses {:?})",
+        report.train_pairs, args.epochs, report.epoch_losses
+    );
+    println!(
+        "held-apart users: {} pairs among {} candidates: recall@1 {:.3}, recall@5 {:.3} (untrained {:.3}, {:.3})",
+        report.held_apart_pairs,
+        report.candidate_pool,
+        report.recall_trained[0],
+        report.recall_trained[1],
+        report.recall_untrained[0],
+        report.recall_untrained[1]
+    );
+    println!("encoder {}", args.out.display());
+    Ok(Outcome::Clean)
+}
