@@ -22,6 +22,8 @@ use serde::Serialize;
 
 use super::Outcome;
 
+mod online;
+
 /// Arguments of `bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -39,6 +41,8 @@ pub enum BenchWhat {
     World(WorldBench),
     /// `learn` throughput (sessions, signals, mining) by log size, and rewrite lookup latency.
     Learn(LearnBench),
+    /// Online rewriting latency, in process and over HTTP, by index size.
+    Online(online::OnlineBench),
 }
 
 /// Parameters of the learn benchmark.
@@ -109,6 +113,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
         BenchWhat::Ingest(bench) => ingest(bench),
         BenchWhat::World(bench) => world(bench),
         BenchWhat::Learn(bench) => learn(bench),
+        BenchWhat::Online(bench) => online::run(bench),
     }
 }
 
