@@ -4,6 +4,7 @@
 //!
 //! - [`features`] and [`encoder`]: the retrieval encoder; [`train`] trains it contrastively
 //!   from reformulation pairs ([`pairs`]) mined from the logs.
+//! - [`phonetic`]: phone-level similarity from a pronunciation lexicon.
 //! - [`index`]: the global and personal indices of requests that worked.
 //! - [`ranker`]: the features and the logistic ranker trained from the logs.
 //! - [`online`]: learning the layers and answering rewrite requests, with the guard.
@@ -17,6 +18,7 @@ pub mod fuzzy;
 pub mod index;
 pub mod online;
 pub mod pairs;
+pub mod phonetic;
 pub mod ranker;
 pub mod train;
 
@@ -26,4 +28,5 @@ pub use online::{
     PERSONAL,
 };
 pub use pairs::{FormStats, Pair, reformulation_pairs};
+pub use phonetic::{Lexicon, LexiconError};
 pub use train::{HeldApartReport, TrainConfig, held_apart, recall, train, train_held_apart};

@@ -13,9 +13,12 @@ use selflearn_signals::{Session, TurnSignals, normalise};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::encoder::Encoder;
 use crate::index::{Candidate, Index, Successes, hour_of};
 use crate::pairs::{FormStats, Pair, heard_form, reformulation_pairs, served};
+use crate::phonetic::Lexicon;
 use crate::ranker::{FEATURES, Features, Query, Ranker, features};
 
 /// Layer names, as answers and turn events carry them.
@@ -167,6 +170,7 @@ impl OnlineLearner {
     pub fn finish(
         self,
         encoder: Encoder,
+        lexicon: Arc<Lexicon>,
         config: OnlineConfig,
         version: impl Into<String>,
     ) -> candle_core::Result<OnlineModel> {
@@ -185,6 +189,7 @@ impl OnlineLearner {
             version: version.into(),
             config,
             encoder,
+            lexicon,
             global,
             personal,
             forms: self.forms,
@@ -286,6 +291,7 @@ pub struct OnlineModel {
     version: String,
     config: OnlineConfig,
     encoder: Encoder,
+    lexicon: Arc<Lexicon>,
     global: Index,
     personal: HashMap<String, Index>,
     forms: FormStats,
@@ -328,7 +334,13 @@ impl OnlineModel {
             global_ranker: artifact.global_ranker,
             personal_ranker: artifact.personal_ranker,
             encoder,
+            lexicon: Arc::new(Lexicon::default()),
         }
+    }
+
+    /// The same model, pronouncing with `lexicon` (the one it was learned with).
+    pub fn with_lexicon(self, lexicon: Arc<Lexicon>) -> Self {
+        Self { lexicon, ..self }
     }
 
     /// Writes the artifact as JSON, atomically (temporary file, then rename).
@@ -432,7 +444,8 @@ impl OnlineModel {
             .filter(|(c, _)| c.text != query.text)
             .map(|(c, cosine)| {
                 let mine = own.and_then(|o| o.get(&c.text));
-                (c, features(query, c, cosine, mine))
+                let phonetic = self.lexicon.similarity(query.text, &c.text);
+                (c, features(query, c, cosine, phonetic, mine))
             })
             .collect()
     }
@@ -480,12 +493,13 @@ impl OnlineModel {
             layer: Some(layer.to_owned()),
             score: Some(score),
             explanation: Some(format!(
-                "{layer} layer, model {}: served {} times for {} people; dense similarity {:.2}, character similarity {:.2}{}; ranker {:.2} >= {:.2}",
+                "{layer} layer, model {}: served {} times for {} people; dense similarity {:.2}, character similarity {:.2}, phonetic similarity {:.2}{}; ranker {:.2} >= {:.2}",
                 self.version,
                 candidate.served,
                 candidate.users,
                 f[0],
                 f[1],
+                f[9],
                 if layer == PERSONAL {
                     " ; it worked for you before".to_owned()
                 } else {
@@ -548,7 +562,12 @@ mod tests {
             learner.observe(&session, &friction(&session, &config));
         }
         learner
-            .finish(Encoder::random(1), OnlineConfig::default(), "test")
+            .finish(
+                Encoder::random(1),
+                Arc::new(Lexicon::default()),
+                OnlineConfig::default(),
+                "test",
+            )
             .unwrap()
     }
 

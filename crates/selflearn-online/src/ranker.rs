@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::index::Candidate;
 
 /// Names of the features, in order.
-pub const FEATURES: [&str; 9] = [
+pub const FEATURES: [&str; 10] = [
     "dense cosine",
     "character similarity",
     "word overlap (Jaccard)",
@@ -21,6 +21,7 @@ pub const FEATURES: [&str; 9] = [
     "share of its served turns on this device kind",
     "share of its served turns within two hours of this time",
     "how often the request itself failed as heard (0.5 when never heard)",
+    "phonetic similarity (CMUdict phones)",
 ];
 
 /// The features of one (request, candidate) pair.
@@ -44,6 +45,7 @@ pub fn features(
     query: &Query<'_>,
     candidate: &Candidate,
     cosine: f32,
+    phonetic: f32,
     personal: Option<&Candidate>,
 ) -> Features {
     let (said, served) = query.history;
@@ -62,6 +64,7 @@ pub fn features(
         candidate.device_share(query.device_kind),
         candidate.hour_share(query.hour),
         failure,
+        phonetic,
     ]
 }
 
@@ -147,8 +150,8 @@ mod tests {
         let mut examples = Vec::new();
         for i in 0..200 {
             let t = i as f32 / 200.0;
-            let good = [0.9, 0.8, 0.6, 0.5 + t * 0.1, 0.4, 0.0, 0.5, 0.3, 0.9];
-            let bad = [0.5, 0.3, 0.1, 0.1 * t, 0.2, 0.0, 0.5, 0.3, 0.9];
+            let good = [0.9, 0.8, 0.6, 0.5 + t * 0.1, 0.4, 0.0, 0.5, 0.3, 0.9, 0.8];
+            let bad = [0.5, 0.3, 0.1, 0.1 * t, 0.2, 0.0, 0.5, 0.3, 0.9, 0.3];
             examples.push((good, true));
             examples.push((bad, false));
         }

@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use selflearn_miner::{MinerConfig, RewriteTable, mine};
 use selflearn_online::fuzzy::FuzzyRewriter;
+use std::sync::Arc;
+
 use selflearn_online::{
-    Encoder, HeldApartReport, Layers, OnlineConfig, OnlineLearner, OnlineModel,
+    Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner, OnlineModel,
     TrainConfig as EncoderTrainConfig, train_held_apart,
 };
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
@@ -356,6 +358,7 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         (
             Some(OnlineSetup {
                 encoder,
+                lexicon: Arc::new(Lexicon::load(&args.data.join("cmudict_vocab.jsonl"))?),
                 config: config.online,
             }),
             Some(report),
@@ -504,6 +507,7 @@ fn interval(values: &[f64]) -> [f64; 2] {
 #[derive(Debug, Clone)]
 pub(crate) struct OnlineSetup {
     pub(crate) encoder: Encoder,
+    pub(crate) lexicon: Arc<Lexicon>,
     pub(crate) config: OnlineConfig,
 }
 
@@ -584,6 +588,7 @@ pub(crate) fn live(
                     learner
                         .finish(
                             setup.encoder.clone(),
+                            setup.lexicon.clone(),
                             setup.config,
                             format!("{seed}-night-{day}"),
                         )

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use clap::Args;
 use selflearn_log::{EventLog, ScanOrder};
 use selflearn_miner::{Mined, Miner, MinerConfig, RewriteTable};
-use selflearn_online::{Encoder, OnlineLearner};
+use selflearn_online::{Encoder, Lexicon, OnlineLearner};
 use selflearn_signals::{SignalConfig, friction, sessions};
 use selflearn_types::TurnEvent;
 
@@ -43,6 +43,22 @@ pub struct LearnArgs {
         value_name = "FILE"
     )]
     pub encoder: PathBuf,
+    /// Pronunciation lexicon for the rankers' phonetic similarity (JSON lines, as
+    /// data/cmudict_vocab.jsonl); without it, phonetic similarity falls back to letters.
+    #[arg(long, default_value = "data/cmudict_vocab.jsonl", value_name = "FILE")]
+    pub lexicon: PathBuf,
+}
+
+/// The lexicon at `path`, or an empty one (letters only) with a warning when there is none.
+pub(crate) fn lexicon_at(path: &std::path::Path) -> anyhow::Result<std::sync::Arc<Lexicon>> {
+    if !path.is_file() {
+        eprintln!(
+            "no pronunciation lexicon at {}; phonetic similarity compares letters",
+            path.display()
+        );
+        return Ok(std::sync::Arc::new(Lexicon::default()));
+    }
+    Ok(std::sync::Arc::new(Lexicon::load(path)?))
 }
 
 /// Seed of the untrained encoder's random projection.
@@ -135,7 +151,10 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     }
     table.save(&args.out)?;
     let encoder = encoder_at(&args.encoder)?;
-    let online = learned.online.finish(encoder, config.online, version)?;
+    let online =
+        learned
+            .online
+            .finish(encoder, lexicon_at(&args.lexicon)?, config.online, version)?;
     online.save(&args.online_out)?;
     println!(
         "{} events, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",

@@ -39,6 +39,9 @@ pub struct ServeArgs {
         value_name = "FILE"
     )]
     pub encoder: std::path::PathBuf,
+    /// The pronunciation lexicon the online layers were learned with.
+    #[arg(long, default_value = "data/cmudict_vocab.jsonl", value_name = "FILE")]
+    pub lexicon: std::path::PathBuf,
 }
 
 /// The layers in order: the precomputed table in force, then the online layers.
@@ -109,7 +112,8 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     };
     let online = match &args.online {
         Some(path) => {
-            let model = OnlineModel::load(path, Encoder::load(&args.encoder)?)?;
+            let model = OnlineModel::load(path, Encoder::load(&args.encoder)?)?
+                .with_lexicon(super::learn::lexicon_at(&args.lexicon)?);
             eprintln!(
                 "online layers {} (version {}, {} global candidates, {} personal indices)",
                 path.display(),

@@ -2,7 +2,8 @@
 //!
 //! Candidates are real SLURP and HWU64 sentences (made distinct by a numbered suffix past the
 //! real ones); requests are real recognisers' hypotheses. The guard never fires (no request
-//! history), so every request pays for encoding, exact search and ranking. In process: one
+//! history), so every request pays for encoding, exact search and ranking (phonetic
+//! similarity included). In process: one
 //! thread, p50 and p99 per request. HTTP: `POST /v1/rewrite` with the service's rewriter,
 //! against a trivial axum handler answering a fixed body, both with the same clients in the
 //! same run.
@@ -109,6 +110,9 @@ pub fn run(bench: OnlineBench) -> anyhow::Result<Outcome> {
         .cycle()
         .take(bench.requests)
         .collect();
+    let lexicon = Arc::new(selflearn_online::Lexicon::load(
+        &bench.data.join("cmudict_vocab.jsonl"),
+    )?);
     let device = selflearn_types::testing::sample_event().device;
     let requests: Vec<RewriteRequest> = heard
         .iter()
@@ -132,7 +136,7 @@ pub fn run(bench: OnlineBench) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Runtime::new()?;
     for &n in &bench.candidates {
         let built = Instant::now();
-        let model = model(&texts, n);
+        let model = model(&texts, n).with_lexicon(lexicon.clone());
         let build_s = built.elapsed().as_secs_f64();
         let mut micros = Vec::with_capacity(requests.len());
         let mut rewritten = 0;

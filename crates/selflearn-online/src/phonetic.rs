@@ -1,0 +1,170 @@
+//! Phonetic similarity from a pronunciation lexicon (CMUdict's ARPAbet phones): recognisers
+//! confuse words that sound alike ("chopin" / "shopping"), which characters alone miss.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use selflearn_signals::normalise;
+use serde::Deserialize;
+
+/// Word → first pronunciation, stress marks removed.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicon {
+    phones: HashMap<String, Vec<String>>,
+}
+
+/// One record of the lexicon file.
+#[derive(Debug, Deserialize)]
+struct Entry {
+    word: String,
+    prons: Vec<Vec<String>>,
+}
+
+/// Errors of loading a lexicon.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {reason}")]
+pub struct LexiconError {
+    path: String,
+    line: usize,
+    reason: String,
+}
+
+impl Lexicon {
+    /// Reads a JSON-lines lexicon: `{"word": "chopin", "prons": [["SH", "OW1", "P", "AE2", "N"]]}`.
+    pub fn load(path: &Path) -> Result<Self, LexiconError> {
+        let error = |line: usize, reason: String| LexiconError {
+            path: path.display().to_string(),
+            line,
+            reason,
+        };
+        let text = fs_err::read_to_string(path).map_err(|e| error(0, e.to_string()))?;
+        let mut phones = HashMap::new();
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let entry: Entry =
+                serde_json::from_str(line).map_err(|e| error(i + 1, e.to_string()))?;
+            if let Some(first) = entry.prons.into_iter().next() {
+                let plain = first
+                    .into_iter()
+                    .map(|p| p.trim_end_matches(|c: char| c.is_ascii_digit()).to_owned())
+                    .collect();
+                phones.insert(entry.word, plain);
+            }
+        }
+        Ok(Self { phones })
+    }
+
+    /// Words it can pronounce.
+    pub fn len(&self) -> usize {
+        self.phones.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.phones.is_empty()
+    }
+
+    /// The phones of a text, word by word; a word it does not know is spelt out letter by
+    /// letter, so that similarity degrades to a character comparison.
+    pub fn phones(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for word in normalise(text).split(' ').filter(|w| !w.is_empty()) {
+            match self.phones.get(word) {
+                Some(p) => out.extend(p.iter().cloned()),
+                None => out.extend(word.chars().map(String::from)),
+            }
+        }
+        out
+    }
+
+    /// 1 − weighted phone edit distance / longer phone sequence, where swapping two phones of
+    /// one class (two vowels, two nasals, two sibilants, a voiced and a voiceless stop) costs
+    /// less than swapping unrelated ones: the confusions recognisers make.
+    pub fn similarity(&self, a: &str, b: &str) -> f32 {
+        let (a, b) = (self.phones(a), self.phones(b));
+        let longer = a.len().max(b.len());
+        if longer == 0 {
+            return 1.0;
+        }
+        1.0 - weighted_edit_distance(&a, &b) / longer as f32
+    }
+}
+
+/// Cost of substituting one phone for another of the same class.
+const SAME_CLASS: f32 = 0.4;
+
+/// The class of an ARPAbet phone, when it has one that recognisers confuse within.
+fn class(phone: &str) -> Option<u8> {
+    const CLASSES: [&[&str]; 6] = [
+        &[
+            "AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH",
+            "UW",
+        ],
+        &["M", "N", "NG"],
+        &["S", "Z", "SH", "ZH", "CH", "JH"],
+        &["P", "B"],
+        &["T", "D"],
+        &["K", "G"],
+    ];
+    CLASSES
+        .iter()
+        .position(|c| c.contains(&phone))
+        .map(|i| i as u8)
+}
+
+/// Levenshtein distance with cheaper substitutions within a phone class.
+fn weighted_edit_distance(a: &[String], b: &[String]) -> f32 {
+    let mut previous: Vec<f32> = (0..=b.len()).map(|j| j as f32).collect();
+    let mut current = vec![0.0; b.len() + 1];
+    for (i, x) in a.iter().enumerate() {
+        current[0] = (i + 1) as f32;
+        for (j, y) in b.iter().enumerate() {
+            let substitution = if x == y {
+                0.0
+            } else if class(x).is_some() && class(x) == class(y) {
+                SAME_CLASS
+            } else {
+                1.0
+            };
+            current[j + 1] = (previous[j] + substitution)
+                .min(previous[j + 1] + 1.0)
+                .min(current[j] + 1.0);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_that_sound_alike_are_closer_in_phones_than_in_letters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lexicon.jsonl");
+        fs_err::write(
+            &path,
+            concat!(
+                "{\"word\":\"play\",\"prons\":[[\"P\",\"L\",\"EY1\"]]}\n",
+                "{\"word\":\"chopin\",\"prons\":[[\"SH\",\"OW1\",\"P\",\"AE2\",\"N\"]]}\n",
+                "{\"word\":\"shopping\",\"prons\":[[\"SH\",\"AA1\",\"P\",\"IH0\",\"NG\"]]}\n",
+            ),
+        )
+        .unwrap();
+        let lexicon = Lexicon::load(&path).unwrap();
+        assert_eq!(lexicon.len(), 3);
+        let phonetic = lexicon.similarity("chopin", "shopping");
+        let letters = selflearn_signals::similarity("chopin", "shopping") as f32;
+        assert!(phonetic > letters, "phones {phonetic} vs letters {letters}");
+        assert_eq!(lexicon.phones("play zz"), ["P", "L", "EY", "z", "z"]);
+        assert!((lexicon.similarity("play", "play") - 1.0).abs() < 1e-6);
+        assert!(lexicon.similarity("play", "chopin") < 0.3);
+        fs_err::write(&path, "{\"word\": 3}\n").unwrap();
+        let err = Lexicon::load(&path).unwrap_err().to_string();
+        assert!(err.contains(":1:"), "{err}");
+    }
+}
