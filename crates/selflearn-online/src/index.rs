@@ -2,10 +2,15 @@
 //! kept only if at least `min_users` distinct people were served by it. Personal: one per user,
 //! from that user's own served requests only.
 //!
-//! Search is exact (a dot product with every candidate): at 64 dimensions that is about a
-//! millisecond per 100k candidates on one core, measured by `selflearn bench online`.
+//! Search is exact (a dot product with every candidate) up to [`APPROXIMATE_ABOVE`]
+//! candidates: about 1 ms at 100k on one core (`selflearn bench online`), and it stays within
+//! cache. Above that, a full scan is memory-bound (34 ms at 1M), so the index answers from an
+//! HNSW graph (Malkov and Yashunin, 2018; the `instant-distance` crate) instead.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use instant_distance::{Builder, HnswMap, Search};
 
 use selflearn_types::TurnEvent;
 use serde::{Deserialize, Serialize};
@@ -130,17 +135,50 @@ impl Successes {
     }
 }
 
+/// Above this many candidates, search is approximate (HNSW) instead of exact.
+pub const APPROXIMATE_ABOVE: usize = 100_000;
+
+/// An encoding as an HNSW point; distance is 1 − cosine.
+#[derive(Debug, Clone)]
+struct Point(Vec<f32>);
+
+impl instant_distance::Point for Point {
+    fn distance(&self, other: &Self) -> f32 {
+        1.0 - dot(&self.0, &other.0)
+    }
+}
+
+/// The HNSW graph of a large index, shared between clones.
+#[derive(Clone)]
+struct Graph(Arc<HnswMap<Point, u32>>);
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Graph({} points)", self.0.values.len())
+    }
+}
+
 /// Candidates and their encodings, searchable by encoding.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     candidates: Vec<Candidate>,
     encodings: Vec<f32>,
     by_text: HashMap<String, usize>,
+    graph: Option<Graph>,
 }
 
 impl Index {
-    /// Encodes the candidates.
+    /// Encodes the candidates; above [`APPROXIMATE_ABOVE`] also builds the HNSW graph.
     pub fn build(candidates: Vec<Candidate>, encoder: &Encoder) -> Self {
+        Self::build_with(candidates, encoder, APPROXIMATE_ABOVE)
+    }
+
+    /// As [`Index::build`], with the size above which search is approximate.
+    pub fn build_with(
+        candidates: Vec<Candidate>,
+        encoder: &Encoder,
+        approximate_above: usize,
+    ) -> Self {
         let mut encodings = Vec::with_capacity(candidates.len() * DIM);
         for c in &candidates {
             encodings.extend(encoder.encode(&c.text));
@@ -150,11 +188,30 @@ impl Index {
             .enumerate()
             .map(|(i, c)| (c.text.clone(), i))
             .collect();
+        let graph = (candidates.len() > approximate_above).then(|| {
+            let points = encodings
+                .chunks_exact(DIM)
+                .map(|e| Point(e.to_vec()))
+                .collect();
+            let values = (0..candidates.len() as u32).collect();
+            Graph(Arc::new(
+                Builder::default()
+                    .seed(0x5e1f)
+                    .ef_construction(64)
+                    .build(points, values),
+            ))
+        });
         Self {
             candidates,
             encodings,
             by_text,
+            graph,
         }
+    }
+
+    /// Whether search is approximate.
+    pub fn is_approximate(&self) -> bool {
+        self.graph.is_some()
     }
 
     /// Number of candidates.
@@ -179,6 +236,15 @@ impl Index {
 
     /// The `k` candidates most similar to an encoding, best first, with their cosine.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(&Candidate, f32)> {
+        if let Some(graph) = &self.graph {
+            let mut search = Search::default();
+            return graph
+                .0
+                .search(&Point(query.to_vec()), &mut search)
+                .take(k)
+                .map(|item| (&self.candidates[*item.value as usize], 1.0 - item.distance))
+                .collect();
+        }
         let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
         for (i, encoding) in self.encodings.chunks_exact(DIM).enumerate() {
             let score = dot(query, encoding);
@@ -249,5 +315,36 @@ mod tests {
         assert_eq!(hits[0].0.text, "play imagine dragons");
         assert!(hits[0].1 >= hits[1].1);
         assert!(index.get("set an alarm").is_some());
+    }
+
+    #[test]
+    fn approximate_search_finds_what_exact_search_finds() {
+        let encoder = Encoder::random(9);
+        let texts: Vec<String> = (0..3000)
+            .map(|i| format!("play song number {i} by artist {}", i % 97))
+            .collect();
+        let candidates: Vec<Candidate> = texts
+            .iter()
+            .map(|t| Candidate {
+                text: t.clone(),
+                served: 1,
+                users: 1,
+                ..Candidate::default()
+            })
+            .collect();
+        let exact = Index::build_with(candidates.clone(), &encoder, usize::MAX);
+        let approximate = Index::build_with(candidates, &encoder, 1000);
+        assert!(approximate.is_approximate() && !exact.is_approximate());
+        let queries: Vec<Vec<f32>> = (0..200)
+            .map(|i| encoder.encode(&format!("play song numbr {} by artist {}", i * 13, i % 97)))
+            .collect();
+        let agree = queries
+            .iter()
+            .filter(|q| exact.search(q, 1)[0].0.text == approximate.search(q, 1)[0].0.text)
+            .count();
+        assert!(agree >= 190, "top-1 agreed on {agree} of 200");
+        let hits = approximate.search(&queries[0], 5);
+        assert_eq!(hits.len(), 5);
+        assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
     }
 }

@@ -7,10 +7,39 @@ use std::path::Path;
 use selflearn_signals::normalise;
 use serde::Deserialize;
 
-/// Word → first pronunciation, stress marks removed.
+/// Word → first pronunciation, stress marks removed, as phone codes (see [`code`]).
 #[derive(Debug, Clone, Default)]
 pub struct Lexicon {
-    phones: HashMap<String, Vec<String>>,
+    phones: HashMap<String, Vec<u16>>,
+}
+
+/// The ARPAbet phones, by class: vowels, nasals, sibilants, then the stop pairs, then the rest.
+const ARPABET: [&str; 39] = [
+    "AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH",
+    "UW", // vowels
+    "M", "N", "NG", // nasals
+    "S", "Z", "SH", "ZH", "CH", "JH", // sibilants
+    "P", "B", "T", "D", "K", "G", // stops, voiceless and voiced pairs
+    "DH", "F", "HH", "L", "R", "TH", "V", "W", "Y",
+];
+
+/// Code of a phone: its place in [`ARPABET`]; a letter spelt out is 100 + its byte.
+fn code(phone: &str) -> u16 {
+    ARPABET.iter().position(|p| *p == phone).map_or_else(
+        || 100 + u16::from(phone.bytes().next().unwrap_or(0)),
+        |i| i as u16,
+    )
+}
+
+/// The class of a phone code, when recognisers confuse phones within it.
+fn class(code: u16) -> Option<u8> {
+    match code {
+        0..=14 => Some(0),
+        15..=17 => Some(1),
+        18..=23 => Some(2),
+        24..=29 => Some(3 + (code - 24) as u8 / 2),
+        _ => None,
+    }
 }
 
 /// One record of the lexicon file.
@@ -48,8 +77,8 @@ impl Lexicon {
                 serde_json::from_str(line).map_err(|e| error(i + 1, e.to_string()))?;
             if let Some(first) = entry.prons.into_iter().next() {
                 let plain = first
-                    .into_iter()
-                    .map(|p| p.trim_end_matches(|c: char| c.is_ascii_digit()).to_owned())
+                    .iter()
+                    .map(|p| code(p.trim_end_matches(|c: char| c.is_ascii_digit())))
                     .collect();
                 phones.insert(entry.word, plain);
             }
@@ -69,12 +98,12 @@ impl Lexicon {
 
     /// The phones of a text, word by word; a word it does not know is spelt out letter by
     /// letter, so that similarity degrades to a character comparison.
-    pub fn phones(&self, text: &str) -> Vec<String> {
+    pub fn phones(&self, text: &str) -> Vec<u16> {
         let mut out = Vec::new();
         for word in normalise(text).split(' ').filter(|w| !w.is_empty()) {
             match self.phones.get(word) {
-                Some(p) => out.extend(p.iter().cloned()),
-                None => out.extend(word.chars().map(String::from)),
+                Some(p) => out.extend(p.iter().copied()),
+                None => out.extend(word.bytes().map(|b| 100 + u16::from(b))),
             }
         }
         out
@@ -96,27 +125,8 @@ impl Lexicon {
 /// Cost of substituting one phone for another of the same class.
 const SAME_CLASS: f32 = 0.4;
 
-/// The class of an ARPAbet phone, when it has one that recognisers confuse within.
-fn class(phone: &str) -> Option<u8> {
-    const CLASSES: [&[&str]; 6] = [
-        &[
-            "AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH",
-            "UW",
-        ],
-        &["M", "N", "NG"],
-        &["S", "Z", "SH", "ZH", "CH", "JH"],
-        &["P", "B"],
-        &["T", "D"],
-        &["K", "G"],
-    ];
-    CLASSES
-        .iter()
-        .position(|c| c.contains(&phone))
-        .map(|i| i as u8)
-}
-
 /// Levenshtein distance with cheaper substitutions within a phone class.
-fn weighted_edit_distance(a: &[String], b: &[String]) -> f32 {
+fn weighted_edit_distance(a: &[u16], b: &[u16]) -> f32 {
     let mut previous: Vec<f32> = (0..=b.len()).map(|j| j as f32).collect();
     let mut current = vec![0.0; b.len() + 1];
     for (i, x) in a.iter().enumerate() {
@@ -124,7 +134,7 @@ fn weighted_edit_distance(a: &[String], b: &[String]) -> f32 {
         for (j, y) in b.iter().enumerate() {
             let substitution = if x == y {
                 0.0
-            } else if class(x).is_some() && class(x) == class(y) {
+            } else if class(*x).is_some() && class(*x) == class(*y) {
                 SAME_CLASS
             } else {
                 1.0
@@ -160,7 +170,19 @@ mod tests {
         let phonetic = lexicon.similarity("chopin", "shopping");
         let letters = selflearn_signals::similarity("chopin", "shopping") as f32;
         assert!(phonetic > letters, "phones {phonetic} vs letters {letters}");
-        assert_eq!(lexicon.phones("play zz"), ["P", "L", "EY", "z", "z"]);
+        assert_eq!(
+            lexicon.phones("play zz"),
+            [
+                code("P"),
+                code("L"),
+                code("EY"),
+                100 + u16::from(b'z'),
+                100 + u16::from(b'z')
+            ]
+        );
+        assert_eq!(class(code("B")), class(code("P")));
+        assert_ne!(class(code("B")), class(code("T")));
+        assert_eq!(class(code("L")), None);
         assert!((lexicon.similarity("play", "play") - 1.0).abs() < 1e-6);
         assert!(lexicon.similarity("play", "chopin") < 0.3);
         fs_err::write(&path, "{\"word\": 3}\n").unwrap();

@@ -12,7 +12,7 @@ use clap::Args;
 use selflearn_log::{EventLog, ScanOrder};
 use selflearn_miner::{Mined, Miner, MinerConfig, RewriteTable};
 use selflearn_online::{Encoder, Lexicon, OnlineLearner};
-use selflearn_signals::{SignalConfig, friction, sessions};
+use selflearn_signals::{Session, SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::TurnEvent;
 
 use super::Outcome;
@@ -91,24 +91,18 @@ pub(crate) struct Learned {
     pub(crate) online: OnlineLearner,
 }
 
-/// Streams the log user by user through sessions, signals and the miner: memory grows with
-/// the distinct utterance forms and one user's events, not with the log.
-pub(crate) fn learn_from_log(
+/// Visits every session of the log with its friction signals, one user at a time: memory holds
+/// one user's events, never the log.
+pub(crate) fn for_each_session(
     log: &EventLog,
     signal_config: &SignalConfig,
-    miner_config: &MinerConfig,
-) -> anyhow::Result<Learned> {
-    let mut miner = Miner::new();
-    let mut online = OnlineLearner::new();
+    mut visit: impl FnMut(&Session, &[TurnSignals]),
+) -> anyhow::Result<u64> {
     let mut user: Vec<TurnEvent> = Vec::new();
-    let (mut events, mut session_count, mut likely_defects) = (0u64, 0u64, 0u64);
-    let mut flush = |user: &mut Vec<TurnEvent>, miner: &mut Miner, online: &mut OnlineLearner| {
+    let mut events = 0u64;
+    let mut flush = |user: &mut Vec<TurnEvent>| {
         for session in sessions(user, signal_config) {
-            let signals = friction(&session, signal_config);
-            likely_defects += signals.iter().filter(|s| s.likely_defect()).count() as u64;
-            session_count += 1;
-            miner.observe(&session, &signals);
-            online.observe(&session, &signals);
+            visit(&session, &friction(&session, signal_config));
         }
         user.clear();
     };
@@ -118,12 +112,30 @@ pub(crate) fn learn_from_log(
             .last()
             .is_some_and(|last| last.user_id != event.user_id)
         {
-            flush(&mut user, &mut miner, &mut online);
+            flush(&mut user);
         }
         user.push(event);
         Ok(())
     })?;
-    flush(&mut user, &mut miner, &mut online);
+    flush(&mut user);
+    Ok(events)
+}
+
+/// Streams the log through sessions, signals, the miner and the online learner.
+pub(crate) fn learn_from_log(
+    log: &EventLog,
+    signal_config: &SignalConfig,
+    miner_config: &MinerConfig,
+) -> anyhow::Result<Learned> {
+    let mut miner = Miner::new();
+    let mut online = OnlineLearner::new();
+    let (mut session_count, mut likely_defects) = (0u64, 0u64);
+    let events = for_each_session(log, signal_config, |session, signals| {
+        likely_defects += signals.iter().filter(|s| s.likely_defect()).count() as u64;
+        session_count += 1;
+        miner.observe(session, signals);
+        online.observe(session, signals);
+    })?;
     Ok(Learned {
         events,
         sessions: session_count,

@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use selflearn_log::{EventLog, ScanOrder};
+use selflearn_log::EventLog;
 use selflearn_online::{OnlineLearner, TrainConfig, train_held_apart};
-use selflearn_signals::{SignalConfig, friction, sessions};
-use selflearn_types::TurnEvent;
+use selflearn_signals::SignalConfig;
 
 use super::Outcome;
 use crate::config::Config;
@@ -34,26 +33,10 @@ pub struct TrainArgs {
 /// Trains from the configured log.
 pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
     let log = EventLog::open_read_only(&config.log.dir)?;
-    let signal_config = SignalConfig::default();
     let mut learner = OnlineLearner::new();
-    let mut user: Vec<TurnEvent> = Vec::new();
-    let flush = |user: &mut Vec<TurnEvent>, learner: &mut OnlineLearner| {
-        for session in sessions(user, &signal_config) {
-            learner.observe(&session, &friction(&session, &signal_config));
-        }
-        user.clear();
-    };
-    log.scan(ScanOrder::UserTime, |event| {
-        if user
-            .last()
-            .is_some_and(|last| last.user_id != event.user_id)
-        {
-            flush(&mut user, &mut learner);
-        }
-        user.push(event);
-        Ok(())
+    super::learn::for_each_session(&log, &SignalConfig::default(), |session, signals| {
+        learner.observe(session, signals);
     })?;
-    flush(&mut user, &mut learner);
     let train_config = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,
