@@ -7,8 +7,6 @@
 pub mod chain;
 pub mod mine;
 pub mod table;
-pub mod watch;
 
 pub use mine::{Mined, Miner, MinerConfig, RewriteEntry, RolledBack, mine, utterance_form};
 pub use table::{RewriteTable, TableError};
-pub use watch::{Reload, WatchedTable};

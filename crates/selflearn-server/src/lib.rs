@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod artifact;
 pub mod config;
 pub mod error;
 pub mod rewriter;
@@ -22,6 +23,7 @@ use axum::routing::{get, post};
 use selflearn_log::EventLog;
 use tokio::net::TcpListener;
 
+pub use artifact::{Reload, Watched};
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use rewriter::{NoRewrites, Rewriter};

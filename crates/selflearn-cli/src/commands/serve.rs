@@ -1,16 +1,19 @@
 //! `selflearn serve`: the HTTP service over the configured event log, until SIGTERM or Ctrl-C.
-//! With `--rewrite-table`, `POST /v1/rewrite` answers from the table, and a watcher thread swaps
-//! in each new version `learn` writes there (an invalid one is refused; the old one stays).
+//! With `--rewrite-table` and `--online`, `POST /v1/rewrite` answers from the precomputed table,
+//! then the online layers; a watcher thread per artifact swaps in each new version `learn`
+//! writes (an invalid one is refused; the old one stays).
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_miner::{Reload, WatchedTable};
+use selflearn_miner::RewriteTable;
 use selflearn_online::{Encoder, Layers, OnlineModel};
-use selflearn_server::{NoRewrites, Rewriter};
+use selflearn_server::{NoRewrites, Reload, Rewriter, Watched};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 
 use super::Outcome;
@@ -29,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub reload_every_ms: u64,
     /// The online layers written by `selflearn learn`, consulted when no precomputed rewrite
-    /// applies (global and personal layers).
+    /// applies (global and personal layers); reloaded when the file changes.
     #[arg(long, value_name = "FILE")]
     pub online: Option<std::path::PathBuf>,
     /// The encoder the online layers were learned with.
@@ -44,11 +47,11 @@ pub struct ServeArgs {
     pub lexicon: std::path::PathBuf,
 }
 
-/// The layers in order: the precomputed table in force, then the online layers.
+/// The layers in order: the precomputed table in force, then the online layers in force.
 #[derive(Debug)]
 struct LayeredRewriter {
-    table: Option<Arc<WatchedTable>>,
-    online: Option<OnlineModel>,
+    table: Option<Arc<Watched<RewriteTable>>>,
+    online: Option<Arc<Watched<OnlineModel>>>,
 }
 
 impl Rewriter for LayeredRewriter {
@@ -60,29 +63,38 @@ impl Rewriter for LayeredRewriter {
             }
         }
         match &self.online {
-            Some(model) => model.rewrite(request, Layers::GlobalAndPersonal),
+            Some(model) => model.current().rewrite(request, Layers::GlobalAndPersonal),
             None => RewriteResponse::unchanged(request.text.clone()),
         }
     }
 }
 
-/// Looks at the table file every `every` and reports what changed, for the life of the process.
-fn watch(table: Arc<WatchedTable>, path: std::path::PathBuf, every: std::time::Duration) {
+/// Opens an artifact and looks at its file every `every` for the life of the process,
+/// reporting each swap and each refusal.
+fn watch<T: Send + Sync + 'static>(
+    what: &'static str,
+    path: &Path,
+    every: Duration,
+    load: impl Fn(&Path) -> Result<(T, String), String> + Send + Sync + 'static,
+) -> anyhow::Result<Arc<Watched<T>>> {
+    let watched = Arc::new(Watched::open(path, load).map_err(anyhow::Error::msg)?);
+    eprintln!("{what} {} (version {})", path.display(), watched.version());
+    let (seen, path) = (watched.clone(), path.to_path_buf());
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(every);
-            match table.check() {
+            match seen.check() {
                 Reload::Unchanged => {}
-                Reload::Loaded { version, entries } => eprintln!(
-                    "rewrite table {}: now serving version {version} ({entries} rewrites)",
-                    path.display()
-                ),
+                Reload::Loaded { version } => {
+                    eprintln!("{what} {}: now serving version {version}", path.display());
+                }
                 Reload::Refused { error, kept } => {
-                    eprintln!("{error:#}; still serving version {kept}");
+                    eprintln!("{error}; still serving version {kept}");
                 }
             }
         }
     });
+    Ok(watched)
 }
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.
@@ -91,37 +103,26 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         config.server.bind = bind;
     }
     let log = EventLog::open(&config.log.dir, &config.log.options())?;
+    let every = Duration::from_millis(args.reload_every_ms.max(10));
     let table = match &args.rewrite_table {
-        Some(path) => {
-            let table = Arc::new(WatchedTable::open(path)?);
-            let current = table.current();
-            eprintln!(
-                "rewrite table {} (version {}, {} rewrites)",
-                path.display(),
-                current.version,
-                current.entries.len()
-            );
-            watch(
-                table.clone(),
-                path.clone(),
-                std::time::Duration::from_millis(args.reload_every_ms.max(10)),
-            );
-            Some(table)
-        }
+        Some(path) => Some(watch("rewrite table", path, every, |path| {
+            let table = RewriteTable::load(path).map_err(|e| e.to_string())?;
+            let version = table.version.clone();
+            Ok((table, version))
+        })?),
         None => None,
     };
     let online = match &args.online {
         Some(path) => {
-            let model = OnlineModel::load(path, Encoder::load(&args.encoder)?)?
-                .with_lexicon(super::learn::lexicon_at(&args.lexicon)?);
-            eprintln!(
-                "online layers {} (version {}, {} global candidates, {} personal indices)",
-                path.display(),
-                model.version(),
-                model.global_len(),
-                model.personal_users().count()
-            );
-            Some(model)
+            let encoder = Arc::new(Encoder::load(&args.encoder)?);
+            let lexicon = super::learn::lexicon_at(&args.lexicon)?;
+            Some(watch("online layers", path, every, move |path| {
+                let model = OnlineModel::load(path, (*encoder).clone())
+                    .map_err(|e| e.to_string())?
+                    .with_lexicon(lexicon.clone());
+                let version = model.version().to_owned();
+                Ok((model, version))
+            })?)
         }
         None => None,
     };

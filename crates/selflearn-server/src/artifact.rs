@@ -1,0 +1,177 @@
+//! Learned artifacts served from files that `learn` replaces: the server swaps a new version in
+//! without a restart, refuses an invalid one and keeps serving the old.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::SystemTime;
+
+/// What one look at the file found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The file has not changed since the last look.
+    Unchanged,
+    /// A new version is now served.
+    Loaded {
+        /// The version now served.
+        version: String,
+    },
+    /// The file changed but does not load; the previous version is still served.
+    Refused {
+        /// Why it was refused.
+        error: String,
+        /// The version still served.
+        kept: String,
+    },
+}
+
+/// The file's identity as last seen: modification time, length and inode (an artifact saved by
+/// `learn` is renamed into place, so a new version is a new inode even within the
+/// filesystem's timestamp granularity).
+type Stamp = (SystemTime, u64, u64);
+
+/// Reads and validates an artifact file; returns it with its version.
+type Loader<T> = Box<dyn Fn(&Path) -> Result<(T, String), String> + Send + Sync>;
+
+/// An artifact file and the version of it in force.
+pub struct Watched<T> {
+    path: PathBuf,
+    load: Loader<T>,
+    current: RwLock<(Arc<T>, String)>,
+    seen: Mutex<Option<Stamp>>,
+}
+
+impl<T> std::fmt::Debug for Watched<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched").field("path", &self.path).finish()
+    }
+}
+
+impl<T> Watched<T> {
+    /// Loads the artifact at `path` with `load` (which returns it and its version); an
+    /// invalid file is an error here, as there is nothing to fall back to.
+    pub fn open(
+        path: &Path,
+        load: impl Fn(&Path) -> Result<(T, String), String> + Send + Sync + 'static,
+    ) -> Result<Self, String> {
+        let stamp = stamp(path)?;
+        let (artifact, version) = load(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            load: Box::new(load),
+            current: RwLock::new((Arc::new(artifact), version)),
+            seen: Mutex::new(Some(stamp)),
+        })
+    }
+
+    /// The artifact in force.
+    pub fn current(&self) -> Arc<T> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// The version in force.
+    pub fn version(&self) -> String {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clone()
+    }
+
+    /// Looks at the file once and swaps in a changed artifact that loads.
+    pub fn check(&self) -> Reload {
+        let kept = || self.version();
+        let stamp = match stamp(&self.path) {
+            Ok(stamp) => stamp,
+            Err(error) => {
+                return Reload::Refused {
+                    error,
+                    kept: kept(),
+                };
+            }
+        };
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if *seen == Some(stamp) {
+            return Reload::Unchanged;
+        }
+        *seen = Some(stamp);
+        match (self.load)(&self.path) {
+            Ok((artifact, version)) => {
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                    (Arc::new(artifact), version.clone());
+                Reload::Loaded { version }
+            }
+            Err(error) => Reload::Refused {
+                error,
+                kept: kept(),
+            },
+        }
+    }
+}
+
+fn stamp(path: &Path) -> Result<Stamp, String> {
+    let meta = fs_err::metadata(path).map_err(|e| e.to_string())?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    let modified = meta
+        .modified()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((modified, meta.len(), inode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A toy artifact: a file whose text is its version, refused when empty.
+    fn load(path: &Path) -> Result<(String, String), String> {
+        let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
+        if text.is_empty() {
+            return Err(format!("{}: empty", path.display()));
+        }
+        Ok((text.clone(), text))
+    }
+
+    /// Saves as `learn` does: a temporary file renamed into place.
+    fn save(path: &Path, text: &str) {
+        let partial = path.with_extension("partial");
+        fs_err::write(&partial, text).unwrap();
+        fs_err::rename(&partial, path).unwrap();
+    }
+
+    #[test]
+    fn a_new_version_is_swapped_in_and_an_invalid_one_refused_keeping_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("artifact");
+        save(&path, "v1");
+        let watched = Watched::open(&path, load).unwrap();
+        assert_eq!(watched.version(), "v1");
+        assert_eq!(watched.check(), Reload::Unchanged);
+        save(&path, "v2");
+        assert_eq!(
+            watched.check(),
+            Reload::Loaded {
+                version: "v2".into()
+            }
+        );
+        save(&path, "");
+        assert!(matches!(watched.check(), Reload::Refused { ref kept, .. } if kept == "v2"));
+        fs_err::remove_file(&path).unwrap();
+        assert!(matches!(watched.check(), Reload::Refused { .. }));
+        assert_eq!(watched.version(), "v2");
+        save(&path, "v3");
+        assert_eq!(
+            watched.check(),
+            Reload::Loaded {
+                version: "v3".into()
+            }
+        );
+        save(&path, "");
+        assert!(Watched::open(&path, load).is_err());
+    }
+}
