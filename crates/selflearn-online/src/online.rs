@@ -78,6 +78,10 @@ struct Observed {
 /// examples, so that memory does not grow with the log.
 const SERVED_SAMPLE: usize = 20_000;
 
+/// Most reformulation pairs the rankers train on (evenly spread over all of them), so that
+/// training cost does not grow with the log.
+const RANKER_PAIRS: usize = 20_000;
+
 /// Accumulates sessions (a user at a time is enough) for [`OnlineModel`].
 #[derive(Debug)]
 pub struct OnlineLearner {
@@ -206,7 +210,9 @@ impl OnlineLearner {
         };
         for layers in [Layers::Global, Layers::GlobalAndPersonal] {
             let mut examples: Vec<(Features, bool)> = Vec::new();
-            for o in &self.pairs {
+            let pair_step = (self.pairs.len() / RANKER_PAIRS).max(1);
+            let used_pairs = self.pairs.len().div_ceil(pair_step);
+            for o in self.pairs.iter().step_by(pair_step) {
                 let query = Query {
                     text: &o.pair.failed,
                     device_kind: &o.device_kind,
@@ -218,7 +224,7 @@ impl OnlineLearner {
                 }
             }
             // As many served-as-heard requests as pairs, spread over the log.
-            let step = (self.served_as_heard.len() / self.pairs.len().max(1)).max(1);
+            let step = (self.served_as_heard.len() / used_pairs.max(1)).max(1);
             for (user, text, kind, hour) in self.served_as_heard.iter().step_by(step) {
                 let query = Query {
                     text,

@@ -4,6 +4,11 @@
 //! next to a baseline measured in the same run that appends the same bytes to a plain file with
 //! the same fsync policy (fsync before acknowledging each batch). Runs alternate between the
 //! system and its baseline; medians are reported.
+//!
+//! `selflearn bench learn`: the time and peak memory of `learn`'s pass (precomputed mining and
+//! the online layers) over world logs of growing size, and precomputed lookup latency.
+//!
+//! `selflearn bench online`: online rewrite latency by index size ([`online`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -39,7 +44,8 @@ pub enum BenchWhat {
     Ingest(IngestBench),
     /// World generation rate: turns simulated and serialised (events and truth) per minute.
     World(WorldBench),
-    /// `learn` throughput (sessions, signals, mining) by log size, and rewrite lookup latency.
+    /// `learn` throughput (sessions, signals, mining, online layers) by log size, and
+    /// precomputed lookup latency.
     Learn(LearnBench),
     /// Online rewriting latency, in process and over HTTP, by index size.
     Online(online::OnlineBench),
@@ -180,9 +186,12 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
     let data = selflearn_world::Dataset::load(&bench.data)?;
     let nlu = Nlu::train(&training_examples(&data), TrainConfig::default());
     println!(
-        "| log size (turns) | learn time | turns/min | peak resident memory during learn | rewrites mined |"
+        "| log size (turns) | learn time | turns/min | peak resident memory during learn | rewrites mined | global online candidates |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
+    let lexicon = Arc::new(selflearn_online::Lexicon::load(
+        &bench.data.join("cmudict_vocab.jsonl"),
+    )?);
     let mut table = RewriteTable::new("bench", MinerConfig::default(), Default::default());
     let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
@@ -229,12 +238,19 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
             &SignalConfig::default(),
             &MinerConfig::default(),
         )?;
+        let online = learned.online.finish(
+            selflearn_online::Encoder::random(7),
+            lexicon.clone(),
+            selflearn_online::OnlineConfig::default(),
+            "bench",
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
-            "| {n} | {seconds:.2} s | {:.0} | {:.0} MiB | {} |",
+            "| {n} | {seconds:.2} s | {:.0} | {:.0} MiB | {} | {} |",
             n as f64 / seconds * 60.0,
             peak_rss_mib().unwrap_or(0.0),
-            learned.mined.entries.len()
+            learned.mined.entries.len(),
+            online.global_len()
         );
         if heard.is_empty() {
             sink.log.scan(selflearn_log::ScanOrder::Arrival, |event| {
