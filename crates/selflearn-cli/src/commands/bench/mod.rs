@@ -60,6 +60,10 @@ pub struct LearnBench {
     /// Log sizes to learn from, in turns (world events, generated first).
     #[arg(long, value_delimiter = ',', default_values_t = [100_000usize, 1_000_000, 10_000_000])]
     pub turns: Vec<usize>,
+    /// Only generate a log of `--turns` turns into this directory (how the benchmark runs its
+    /// generation in a child process).
+    #[arg(long, hide = true, value_name = "DIR")]
+    pub generate_into: Option<std::path::PathBuf>,
 }
 
 /// Parameters of the world benchmark.
@@ -176,15 +180,57 @@ impl selflearn_world::sim::WorldSink for LogSink {
     }
 }
 
+/// Generates a world log of `turns` turns into `dir` (the child process of `bench learn`, so
+/// that the memory the world used is not counted as the learner's).
+fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<Outcome> {
+    use selflearn_world::config::WorldConfig;
+    use selflearn_world::sim::World;
+    let data = selflearn_world::Dataset::load(data)?;
+    let log = EventLog::open(
+        dir,
+        &LogOptions {
+            sync: SyncPolicy::Normal,
+        },
+    )?;
+    // About 220 turns per household-week in the default world; leave some margin.
+    let mut world = World::build(
+        WorldConfig {
+            households: (turns / 180 + 1) as u32,
+            days: 7,
+            ..WorldConfig::default()
+        },
+        &data,
+    );
+    let mut sink = LogSink {
+        log,
+        batch: Vec::new(),
+        wanted: turns,
+        written: 0,
+    };
+    for day in 0..world.days() {
+        if sink.written + sink.batch.len() >= turns {
+            break;
+        }
+        world.run_day(day, &mut sink, None)?;
+    }
+    sink.flush()?;
+    ensure!(
+        sink.written == turns,
+        "the world made {} turns, fewer than {turns}",
+        sink.written
+    );
+    Ok(Outcome::Clean)
+}
+
 fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
     use selflearn_miner::{MinerConfig, RewriteTable};
     use selflearn_signals::SignalConfig;
-    use selflearn_world::config::WorldConfig;
-    use selflearn_world::nlu::corpus::training_examples;
-    use selflearn_world::nlu::{Nlu, TrainConfig};
-    use selflearn_world::sim::World;
-    let data = selflearn_world::Dataset::load(&bench.data)?;
-    let nlu = Nlu::train(&training_examples(&data), TrainConfig::default());
+    if let Some(dir) = &bench.generate_into {
+        let &[turns] = bench.turns.as_slice() else {
+            anyhow::bail!("--generate-into takes exactly one --turns");
+        };
+        return generate_log(&bench.data, turns, dir);
+    }
     println!(
         "| log size (turns) | learn time | turns/min | peak resident memory during learn | rewrites mined | global online candidates |"
     );
@@ -196,48 +242,18 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
     let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
         let dir = tempfile::tempdir()?;
-        let log = EventLog::open(
-            dir.path(),
-            &LogOptions {
-                sync: SyncPolicy::Normal,
-            },
-        )?;
-        // About 220 turns per household-week in the default world; leave some margin.
-        let mut world = World::build_with_nlu(
-            WorldConfig {
-                households: (n / 180 + 1) as u32,
-                days: 7,
-                ..WorldConfig::default()
-            },
-            &data,
-            nlu.clone(),
-        );
-        let mut sink = LogSink {
-            log,
-            batch: Vec::new(),
-            wanted: n,
-            written: 0,
-        };
-        for day in 0..world.days() {
-            if sink.written + sink.batch.len() >= n {
-                break;
-            }
-            world.run_day(day, &mut sink, None)?;
-        }
-        sink.flush()?;
-        ensure!(
-            sink.written == n,
-            "the world made {} turns, fewer than {n}",
-            sink.written
-        );
-        drop(world);
+        let generated = std::process::Command::new(std::env::current_exe()?)
+            .args(["bench", "learn", "--turns", &n.to_string(), "--data"])
+            .arg(&bench.data)
+            .arg("--generate-into")
+            .arg(dir.path())
+            .status()?;
+        ensure!(generated.success(), "generating the {n}-turn log failed");
+        let log = EventLog::open_read_only(dir.path())?;
         reset_peak_rss();
         let started = Instant::now();
-        let learned = super::learn::learn_from_log(
-            &sink.log,
-            &SignalConfig::default(),
-            &MinerConfig::default(),
-        )?;
+        let learned =
+            super::learn::learn_from_log(&log, &SignalConfig::default(), &MinerConfig::default())?;
         let online = learned.online.finish(
             selflearn_online::Encoder::random(7),
             lexicon.clone(),
@@ -253,7 +269,7 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
             online.global_len()
         );
         if heard.is_empty() {
-            sink.log.scan(selflearn_log::ScanOrder::Arrival, |event| {
+            log.scan(selflearn_log::ScanOrder::Arrival, |event| {
                 if heard.len() < 200_000 {
                     heard.push(event.asr.text);
                 }
