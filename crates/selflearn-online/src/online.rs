@@ -197,16 +197,8 @@ impl OnlineLearner {
             global,
             personal,
             forms: self.forms,
-            global_ranker: Ranker {
-                weights: vec![0.0; FEATURES.len()],
-                bias: 0.0,
-                threshold: config.threshold,
-            },
-            personal_ranker: Ranker {
-                weights: vec![0.0; FEATURES.len()],
-                bias: 0.0,
-                threshold: config.threshold,
-            },
+            global_ranker: Ranker::never(config.threshold),
+            personal_ranker: Ranker::never(config.threshold),
         };
         for layers in [Layers::Global, Layers::GlobalAndPersonal] {
             let mut examples: Vec<(Features, bool)> = Vec::new();
@@ -649,6 +641,16 @@ mod tests {
         assert!(why.contains("served 5 times for 5 people"), "{why}");
         assert!(!ask(&model, "newcomer", "what is the weather in paris").rewritten);
         assert!(!ask(&model, "p0", "play imagine dragons").rewritten);
+    }
+
+    #[test]
+    fn without_reformulations_to_learn_from_nothing_is_rewritten() {
+        let mut events = Vec::new();
+        for user in ["x", "y", "z"] {
+            events.extend(turns(user, &[(0, true, true), (2, true, true)]));
+        }
+        let model = learn(&events);
+        assert!(!ask(&model, "newcomer", "play imagine dragon").rewritten);
     }
 
     #[test]

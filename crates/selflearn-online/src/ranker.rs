@@ -88,6 +88,16 @@ pub struct Ranker {
 }
 
 impl Ranker {
+    /// The ranker of a layer with nothing to learn from yet (no reformulation in the log): it
+    /// never clears the threshold.
+    pub fn never(threshold: f32) -> Self {
+        Self {
+            weights: vec![0.0; FEATURES.len()],
+            bias: -30.0,
+            threshold,
+        }
+    }
+
     /// The probability that rewriting to the candidate serves the request.
     pub fn score(&self, f: &Features) -> f32 {
         let z: f32 = self.bias + self.weights.iter().zip(f).map(|(w, x)| w * x).sum::<f32>();

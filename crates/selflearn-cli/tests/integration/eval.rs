@@ -91,3 +91,51 @@ fn the_demo_runs_the_loop_and_leaves_the_log_and_the_table() {
     assert!(work.join("log/events.db").is_file());
     selflearn_miner::RewriteTable::load(&work.join("rewrite-table.json")).unwrap();
 }
+
+#[test]
+fn the_online_arms_report_against_the_arm_before_and_the_encoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("tiny.toml");
+    fs_err::write(&world, "days = 2\nhouseholds = 6\n").unwrap();
+    let json = dir.path().join("ab.json");
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
+    let out = selflearn(
+        &dir.path().join("log"),
+        &[
+            "eval",
+            "--data",
+            data,
+            "--world",
+            world.to_str().unwrap(),
+            "--seeds",
+            "5",
+            "--arms",
+            "control,precomputed,global,personal,fuzzy",
+            "--tune-seed",
+            "4",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&json).unwrap()).unwrap();
+    for arm in ["global", "personal", "fuzzy"] {
+        assert!(
+            report["arms"][arm]["relative_defect_reduction"].is_number(),
+            "arms.{arm}"
+        );
+    }
+    assert_eq!(
+        report["arms"]["global"]["vs_previous"]["arm"],
+        "precomputed"
+    );
+    assert_eq!(report["arms"]["personal"]["vs_previous"]["arm"], "global");
+    assert!(report["arms"]["fuzzy"]["vs_previous"].is_null());
+    assert_eq!(report["encoder"]["train_seed"], 4);
+    assert!(
+        report["encoder"]["recall_trained"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+    );
+}
