@@ -310,6 +310,18 @@ impl EventLog {
         })
     }
 
+    /// The writer's state and a new transaction; refused when the log was opened read-only.
+    fn begin_write(&mut self) -> Result<(&mut Writer, rusqlite::Transaction<'_>)> {
+        let writer = self.writer.as_mut().ok_or_else(|| LogError::ReadOnly {
+            path: self.path.clone(),
+        })?;
+        let tx = self.conn.transaction().map_err(|source| LogError::Store {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok((writer, tx))
+    }
+
     /// Runs `work` inside one transaction, committing only if it succeeds; any error rolls the
     /// transaction back. The new ids join the in-memory set only after the commit.
     fn in_transaction<T>(
@@ -321,11 +333,7 @@ impl EventLog {
             path: path.clone(),
             source,
         };
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| LogError::ReadOnly { path: path.clone() })?;
-        let tx = self.conn.transaction().map_err(store_err)?;
+        let (writer, tx) = self.begin_write()?;
         let (result, added) = {
             let mut inserter = Inserter {
                 statement: tx.prepare_cached(INSERT_SQL).map_err(store_err)?,
@@ -354,11 +362,7 @@ impl EventLog {
             path: path.clone(),
             source,
         };
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| LogError::ReadOnly { path: path.clone() })?;
-        let tx = self.conn.transaction().map_err(store_err)?;
+        let (writer, tx) = self.begin_write()?;
         let ids: Vec<String> = {
             let mut statement = tx
                 .prepare("SELECT event_id FROM events WHERE user_id = ?1")
