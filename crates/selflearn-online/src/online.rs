@@ -139,13 +139,8 @@ impl OnlineLearner {
                 }
             }
         }
-        let pairs = reformulation_pairs(session, signals);
-        for pair in pairs {
-            let failed_turn = session
-                .turns
-                .iter()
-                .find(|t| heard_form(t) == pair.failed)
-                .expect("a pair's failed form comes from the session");
+        for pair in reformulation_pairs(session, signals) {
+            let failed_turn = &session.turns[pair.failed_turn];
             self.pairs.push(Observed {
                 device_kind: failed_turn.device.kind.as_str().to_owned(),
                 hour: hour_of(failed_turn.timestamp_ms),

@@ -17,6 +17,8 @@ pub struct Pair {
     pub failed: String,
     /// What reached NLU when it worked (normalised).
     pub worked: String,
+    /// Index of the failed turn in its session.
+    pub failed_turn: usize,
 }
 
 /// The form a turn was heard as, before any rewrite.
@@ -46,17 +48,23 @@ pub fn served(turn: &TurnEvent, signals: &TurnSignals) -> bool {
 /// in success.
 pub fn reformulation_pairs(session: &Session, signals: &[TurnSignals]) -> Vec<Pair> {
     let mut pairs = Vec::new();
-    let mut failed: Vec<String> = Vec::new();
-    for (turn, signal) in session.turns.iter().zip(signals) {
+    let mut failed: Vec<(usize, String)> = Vec::new();
+    for (index, (turn, signal)) in session.turns.iter().zip(signals).enumerate() {
         if served(turn, signal) {
             let worked = received_form(turn);
-            pairs.extend(failed.drain(..).filter(|f| *f != worked).map(|f| Pair {
-                user_id: session.user_id.clone(),
-                failed: f,
-                worked: worked.clone(),
-            }));
+            pairs.extend(
+                failed
+                    .drain(..)
+                    .filter(|(_, f)| *f != worked)
+                    .map(|(failed_turn, f)| Pair {
+                        user_id: session.user_id.clone(),
+                        failed: f,
+                        worked: worked.clone(),
+                        failed_turn,
+                    }),
+            );
         } else if signal.rephrase || signal.repeat {
-            failed.push(heard_form(turn));
+            failed.push((index, heard_form(turn)));
         } else {
             failed.clear();
         }
@@ -119,5 +127,7 @@ mod tests {
                 ("play madge and dragons", "play imagine dragons")
             ]
         );
+        let failed_turns: Vec<usize> = pairs.iter().map(|p| p.failed_turn).collect();
+        assert_eq!(failed_turns, [0, 1]);
     }
 }
