@@ -496,8 +496,9 @@ fn library_append(dir: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Res
     Ok(())
 }
 
-/// Posts every body with `concurrency` clients; each must be answered 200.
-async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
+/// Posts every body with `concurrency` clients; each must be answered 200. Returns each
+/// request's latency (sent to answer read), in µs, sorted.
+async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<Vec<f64>> {
     let client = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
     let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.to_vec());
@@ -506,11 +507,13 @@ async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::
         let (client, next, bodies, url) =
             (client.clone(), next.clone(), bodies.clone(), url.clone());
         tasks.spawn(async move {
+            let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else {
-                    return anyhow::Ok(());
+                    return anyhow::Ok(latencies);
                 };
+                let sent = Instant::now();
                 let response = client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -519,16 +522,20 @@ async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::
                     .await?;
                 ensure!(
                     response.status().is_success(),
-                    "batch {i}: HTTP {}",
+                    "request {i}: HTTP {}",
                     response.status()
                 );
+                response.bytes().await?;
+                latencies.push(sent.elapsed().as_secs_f64() * 1e6);
             }
         });
     }
+    let mut latencies = Vec::new();
     while let Some(result) = tasks.join_next().await {
-        result??;
+        latencies.extend(result??);
     }
-    Ok(())
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
 }
 
 async fn http_service(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<()> {
@@ -554,7 +561,7 @@ async fn http_service(dir: &Path, bodies: &[Bytes], concurrency: usize) -> anyho
             let _ = stopped.await;
         },
     ));
-    let posted = post_all(url, bodies, concurrency).await;
+    let posted = post_all(url, bodies, concurrency).await.map(drop);
     let _ = stop.send(());
     server.await?.context("the service failed")?;
     posted
@@ -596,7 +603,7 @@ async fn http_file_baseline(
             })
             .await
     });
-    let posted = post_all(url, bodies, concurrency).await;
+    let posted = post_all(url, bodies, concurrency).await.map(drop);
     let _ = stop.send(());
     server.await??;
     posted

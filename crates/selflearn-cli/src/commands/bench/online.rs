@@ -9,10 +9,8 @@
 //! same run.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use anyhow::ensure;
 use axum::body::Bytes;
 use clap::Args;
 use selflearn_online::index::Candidate;
@@ -217,44 +215,13 @@ async fn serve_and_post(
             })
         }
     };
-    let client = reqwest::Client::new();
-    let next = Arc::new(AtomicUsize::new(0));
-    let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.to_vec());
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, next, bodies, url) =
-            (client.clone(), next.clone(), bodies.clone(), url.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else {
-                    return anyhow::Ok(latencies);
-                };
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                ensure!(response.status().is_success(), "HTTP {}", response.status());
-                response.bytes().await?;
-                latencies.push(sent.elapsed().as_secs_f64() * 1e6);
-            }
-        });
-    }
-    let mut latencies = Vec::new();
-    while let Some(result) = tasks.join_next().await {
-        latencies.extend(result??);
-    }
+    let latencies = super::post_all(url, bodies, concurrency).await;
     let seconds = started.elapsed().as_secs_f64();
     let _ = stop.send(());
     server.await??;
-    latencies.sort_by(f64::total_cmp);
     Ok(HttpRun {
         per_second: bodies.len() as f64 / seconds,
-        latencies,
+        latencies: latencies?,
     })
 }
