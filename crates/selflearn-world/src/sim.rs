@@ -583,21 +583,11 @@ impl World {
             None
         };
         let defect = point != FailurePoint::Correct;
-        let duration_ms = response_duration(&handled.response);
         let feedback = (act == Act::Correction).then_some(Feedback {
             kind: FeedbackKind::Correction,
             text: None,
         });
-        let mut event = self.event(
-            &person,
-            &device,
-            time,
-            &heard,
-            &handled,
-            duration_ms,
-            feedback,
-            rng,
-        );
+        let mut event = self.event(&person, &device, time, &heard, &handled, feedback, rng);
         event.rewrite = rewrite.map(|r| AppliedRewrite {
             original_text: heard.text.clone(),
             rewritten_text: r.text,
@@ -621,9 +611,9 @@ impl World {
             original_defect,
         };
         RequestOutcome {
+            duration_ms: event.response.duration_ms.unwrap_or_default(),
             pending: Pending { event, truth },
             defect,
-            duration_ms,
             device: device_index,
         }
     }
@@ -680,18 +670,8 @@ impl World {
             resolved: false,
             result_ok: false,
         });
-        let duration_ms = response_duration(&handled.response);
         let person = self.person(h, p).clone();
-        let mut event = self.event(
-            &person,
-            &device,
-            time,
-            &heard,
-            &handled,
-            duration_ms,
-            None,
-            rng,
-        );
+        let mut event = self.event(&person, &device, time, &heard, &handled, None, rng);
         if let Some(wake) = event.asr.wake_confidence.as_mut() {
             *wake = rng.random_range(0.5..0.75);
         }
@@ -745,22 +725,12 @@ impl World {
             outcome: Outcome::NoAction,
             response: "OK, I'll remember that.".into(),
         };
-        let duration_ms = response_duration(&handled.response);
         let feedback = Some(Feedback {
             kind: FeedbackKind::Teach,
             text: Some(text),
         });
         let person = self.person(h, p).clone();
-        let event = self.event(
-            &person,
-            &device,
-            time,
-            &heard,
-            &handled,
-            duration_ms,
-            feedback,
-            rng,
-        );
+        let event = self.event(&person, &device, time, &heard, &handled, feedback, rng);
         let truth = TurnTruth {
             event_id: event.event_id.clone(),
             goal_id: Some(goal_id),
@@ -787,7 +757,6 @@ impl World {
         time: i64,
         heard: &Hypothesis,
         handled: &crate::assistant::Handled,
-        duration_ms: u32,
         feedback: Option<Feedback>,
         rng: &mut StdRng,
     ) -> TurnEvent {
@@ -821,7 +790,7 @@ impl World {
             response: Response {
                 text: handled.response.clone(),
                 outcome: handled.outcome,
-                duration_ms: Some(duration_ms),
+                duration_ms: Some(response_duration(&handled.response)),
             },
             barge_in: None,
             feedback,
