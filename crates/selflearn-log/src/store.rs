@@ -36,7 +36,9 @@ pub const LOCK_FILE: &str = "writer.lock";
 /// ingest here: an event's JSON is ~700 bytes and each commit writes whole pages to the WAL.
 const PAGE_SIZE: u32 = 16_384;
 /// On-disk format version, kept in SQLite's `user_version`.
-const FORMAT_VERSION: i64 = 3;
+const FORMAT_VERSION: i64 = 4;
+/// The previous format, upgraded in place on open (format 4 only adds the `forgotten` table).
+const UPGRADABLE_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -54,6 +56,11 @@ CREATE TABLE IF NOT EXISTS blocks (
     min_ts    INTEGER NOT NULL,
     max_ts    INTEGER NOT NULL
 );
+-- Tombstones of deleted events: a stable digest of each id (never the id, user or body), so that
+-- an event of a forgotten user that is sent again counts as a duplicate instead of being stored.
+CREATE TABLE IF NOT EXISTS forgotten (
+    digest BLOB PRIMARY KEY
+) WITHOUT ROWID;
 ";
 
 /// Rows per block of the block-range time index.
@@ -128,6 +135,8 @@ struct Writer {
 struct IdSet {
     keys: (RandomState, RandomState),
     fingerprints: FingerprintSet,
+    /// Stable digests ([`forgotten_digest`]) of deleted events' ids, as stored in `forgotten`.
+    forgotten: FingerprintSet,
 }
 
 /// A set of fingerprints. They are already uniformly random, so hashing them again is wasted
@@ -161,6 +170,18 @@ impl IdSet {
     fn fingerprint(&self, id: &str) -> u128 {
         (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id))
     }
+
+    /// Whether an event with this id (fingerprint `fingerprint`) was stored or deleted before.
+    fn seen(&self, id: &str, fingerprint: u128) -> bool {
+        self.fingerprints.contains(&fingerprint)
+            || (!self.forgotten.is_empty() && self.forgotten.contains(&forgotten_digest(id)))
+    }
+}
+
+/// The digest a deleted event's id leaves behind. Unlike [`IdSet::fingerprint`], whose keys are
+/// drawn per process, it is the same in every process, so tombstones survive restarts.
+fn forgotten_digest(id: &str) -> u128 {
+    twox_hash::XxHash3_128::oneshot(id.as_bytes())
 }
 
 impl EventLog {
@@ -221,10 +242,12 @@ impl EventLog {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.store_err(e))?;
-        if version != 0 && version != FORMAT_VERSION {
+        if ![0, UPGRADABLE_VERSION, FORMAT_VERSION].contains(&version) {
             return Err(LogError::BadFile {
                 path: self.path.clone(),
-                reason: format!("store format {version}; this build reads format {FORMAT_VERSION}"),
+                reason: format!(
+                    "store format {version}; this build reads formats {UPGRADABLE_VERSION} and {FORMAT_VERSION}"
+                ),
             });
         }
         let sync = match options.sync {
@@ -256,6 +279,15 @@ impl EventLog {
             let id: String = row.get(0).map_err(|e| self.store_err(e))?;
             let fingerprint = ids.fingerprint(&id);
             ids.fingerprints.insert(fingerprint);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT digest FROM forgotten")
+            .map_err(|e| self.store_err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
+            let digest: [u8; 16] = row.get(0).map_err(|e| self.store_err(e))?;
+            ids.forgotten.insert(u128::from_be_bytes(digest));
         }
         Ok(ids)
     }
@@ -354,8 +386,9 @@ impl EventLog {
     }
 
     /// Deletes every event of one user, durably, in one transaction (a deletion request); the
-    /// offline jobs forget them at their next run. Their ids leave the idempotency set, so the
-    /// same events could be sent again. Returns how many events were deleted.
+    /// offline jobs forget them at their next run. Each deleted id leaves a tombstone (a digest,
+    /// nothing readable), so sending the same events again counts them as duplicates rather
+    /// than storing the user's data anew. Returns how many events were deleted.
     pub fn forget_user(&mut self, user_id: &str) -> Result<u64> {
         let path = self.path.clone();
         let store_err = |source| LogError::Store {
@@ -376,11 +409,23 @@ impl EventLog {
         let deleted = tx
             .execute("DELETE FROM events WHERE user_id = ?1", [user_id])
             .map_err(store_err)?;
+        let digests: Vec<u128> = ids.iter().map(|id| forgotten_digest(id)).collect();
+        {
+            let mut tombstone = tx
+                .prepare("INSERT OR IGNORE INTO forgotten (digest) VALUES (?1)")
+                .map_err(store_err)?;
+            for digest in &digests {
+                tombstone
+                    .execute([digest.to_be_bytes()])
+                    .map_err(store_err)?;
+            }
+        }
         tx.commit().map_err(store_err)?;
         for id in &ids {
             let fingerprint = writer.ids.fingerprint(id);
             writer.ids.fingerprints.remove(&fingerprint);
         }
+        writer.ids.forgotten.extend(digests);
         Ok(deleted as u64)
     }
 
@@ -559,7 +604,7 @@ impl Inserter<'_, '_> {
                 });
             }
             seen.insert(fingerprint, position);
-            if self.ids.fingerprints.contains(&fingerprint) || !self.added.insert(fingerprint) {
+            if self.ids.seen(&event.event_id, fingerprint) || !self.added.insert(fingerprint) {
                 summary.duplicates += 1;
             } else {
                 self.body.clear();
@@ -869,14 +914,25 @@ mod tests {
     }
 
     #[test]
-    fn forgetting_a_user_deletes_their_events_durably_and_only_theirs() {
+    fn forgetting_a_user_deletes_their_events_durably_and_only_theirs_and_a_resend_stores_nothing()
+    {
         let (dir, mut log) = open_temp();
         let events = generated_events(40, 4);
         log.append(&events).unwrap();
         let theirs = events.iter().filter(|e| e.user_id == "user-00001").count() as u64;
         assert_eq!(log.forget_user("user-00001").unwrap(), theirs);
         assert_eq!(log.forget_user("user-00001").unwrap(), 0);
+        let resent = log.append(&events).unwrap();
+        assert_eq!((resent.inserted, resent.duplicates), (0, 40));
         drop(log);
+        let mut reopened = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
+        let resent = reopened.append(&events).unwrap();
+        assert_eq!(
+            (resent.inserted, resent.duplicates),
+            (0, 40),
+            "tombstones outlive the process"
+        );
+        drop(reopened);
         let reader = EventLog::open_read_only(dir.path()).unwrap();
         assert_eq!(reader.len().unwrap(), 40 - theirs);
         assert!(
