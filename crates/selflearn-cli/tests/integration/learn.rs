@@ -35,28 +35,35 @@ fn reformulations() -> Vec<TurnEvent> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn learned_rewrites_are_served_with_their_evidence() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
-    let events = dir.path().join("events.jsonl");
-    write_jsonl(fs_err::File::create(&events).unwrap(), &reformulations()).unwrap();
+/// Ingests `events` into a new log under `dir` and learns the rewrite table and the online
+/// layers from it; returns the paths of (table, online artifact, encoder).
+fn ingest_and_learn(
+    dir: &std::path::Path,
+    events: &[TurnEvent],
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let log = dir.join("log");
+    let file = dir.join("events.jsonl");
+    write_jsonl(fs_err::File::create(&file).unwrap(), events).unwrap();
     assert!(
-        selflearn(&log, &["ingest", events.to_str().unwrap()])
+        selflearn(&log, &["ingest", file.to_str().unwrap()])
             .status
             .success()
     );
-    let table = dir.path().join("table.json");
+    let paths = (
+        dir.join("table.json"),
+        dir.join("online.json"),
+        dir.join("encoder.safetensors"),
+    );
     let learned = selflearn(
         &log,
         &[
             "learn",
             "--out",
-            table.to_str().unwrap(),
+            paths.0.to_str().unwrap(),
             "--online-out",
-            dir.path().join("online.json").to_str().unwrap(),
+            paths.1.to_str().unwrap(),
             "--encoder",
-            dir.path().join("encoder.safetensors").to_str().unwrap(),
+            paths.2.to_str().unwrap(),
         ],
     );
     assert!(learned.status.success(), "{}", text(&learned.stderr));
@@ -65,19 +72,17 @@ async fn learned_rewrites_are_served_with_their_evidence() {
         "{}",
         text(&learned.stdout)
     );
+    paths
+}
 
+/// `selflearn serve` on a free port with `args`, reloading artifacts every 50 ms; returns the
+/// process and its base URL.
+fn serve(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_selflearn"))
         .arg("--log-dir")
-        .arg(dir.path().join("serve-log"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--rewrite-table",
-            table.to_str().unwrap(),
-            "--reload-every-ms",
-            "50",
-        ])
+        .arg(dir.join("serve-log"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--reload-every-ms", "50"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,46 +92,59 @@ async fn learned_rewrites_are_served_with_their_evidence() {
         .read_line(&mut banner)
         .unwrap();
     let url = banner.split_whitespace().nth(2).unwrap().to_owned();
-    let ask = |said: &'static str| {
-        let url = url.clone();
-        async move {
-            let body = serde_json::json!({
-                "user_id": "someone-else",
-                "device": {"id": "d", "kind": "speaker", "has_screen": false},
-                "text": said
-            });
-            reqwest::Client::new()
-                .post(format!("{url}/v1/rewrite"))
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
+    (server, url)
+}
+
+/// The service's answer to someone outside the log saying `said`.
+async fn ask(url: &str, said: &str) -> serde_json::Value {
+    let body = serde_json::json!({
+        "user_id": "someone-else",
+        "device": {"id": "d", "kind": "speaker", "has_screen": false},
+        "text": said
+    });
+    reqwest::Client::new()
+        .post(format!("{url}/v1/rewrite"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()
+}
+
+/// Asks until the answer comes from artifact `version` (at most 5 s); returns the last answer.
+async fn ask_until_version(url: &str, said: &str, version: &str) -> serde_json::Value {
+    let mut answer = serde_json::Value::Null;
+    for _ in 0..200 {
+        answer = ask(url, said).await;
+        if answer["artifact_version"] == version {
+            break;
         }
-    };
-    let answer = ask("Play maj and dragons").await;
-    let unchanged = ask("what time is it").await;
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learned_rewrites_are_served_with_their_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (table, _, _) = ingest_and_learn(dir.path(), &reformulations());
+    let (mut server, url) = serve(dir.path(), &["--rewrite-table", table.to_str().unwrap()]);
+    let answer = ask(&url, "Play maj and dragons").await;
+    let unchanged = ask(&url, "what time is it").await;
 
     // The next night's table is swapped in without a restart ...
     let mut next = selflearn_miner::RewriteTable::load(&table).unwrap();
     next.version = "next-night".into();
     next.entries[0].target = "play imagine dragons radioactive".into();
     next.save(&table).unwrap();
-    let mut swapped = serde_json::Value::Null;
-    for _ in 0..200 {
-        swapped = ask("play maj and dragons").await;
-        if swapped["artifact_version"] == "next-night" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let swapped = ask_until_version(&url, "play maj and dragons", "next-night").await;
     // ... and a broken one is refused while the last good one keeps answering.
     fs_err::write(&table, "{\"format\": 1, \"version\": \"broken\"}").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let after_broken = ask("play maj and dragons").await;
+    let after_broken = ask(&url, "play maj and dragons").await;
     server.kill().unwrap();
     server.wait().unwrap();
     assert_eq!(
@@ -146,6 +164,74 @@ async fn learned_rewrites_are_served_with_their_evidence() {
         "{answer}"
     );
     assert_eq!(unchanged["rewritten"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_online_layers_are_served_and_swapped_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Besides the reformulations, the same three people are served by two other requests: what
+    // the ranker learns not to rewrite to.
+    let mut events = reformulations();
+    for u in 0..3 {
+        let user = format!("user-{u}");
+        for (k, said) in ["what time is it", "turn on the kitchen lights"]
+            .into_iter()
+            .enumerate()
+        {
+            let at = 100_000_000 + i64::from(u) * 600_000 + k as i64 * 60_000;
+            events.push(turn(
+                &user,
+                &format!("{user}-other-{k}"),
+                at,
+                said,
+                Outcome::Success,
+            ));
+        }
+    }
+    let (_, online, encoder) = ingest_and_learn(dir.path(), &events);
+    let (mut server, url) = serve(
+        dir.path(),
+        &[
+            "--online",
+            online.to_str().unwrap(),
+            "--encoder",
+            encoder.to_str().unwrap(),
+        ],
+    );
+    let answer = ask(&url, "play maj and dragons").await;
+    let unchanged = ask(&url, "what time is it").await;
+
+    // A new version of the online layers is swapped in without a restart ...
+    let mut next: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&online).unwrap()).unwrap();
+    next["version"] = "next-night".into();
+    fs_err::write(&online, next.to_string()).unwrap();
+    let swapped = ask_until_version(&url, "play maj and dragons", "next-night").await;
+    // ... and a broken one (a ranker missing its weights) is refused, the last good one kept.
+    next["version"] = "broken".into();
+    next["global_ranker"]["weights"] = serde_json::json!([1.0]);
+    fs_err::write(&online, next.to_string()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after_broken = ask(&url, "play maj and dragons").await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    assert_eq!(answer["text"], "play imagine dragons", "{answer}");
+    assert_eq!(answer["layer"], "global", "{answer}");
+    assert!(
+        answer["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("for 3 people"),
+        "{answer}"
+    );
+    assert_eq!(unchanged["rewritten"], false, "{unchanged}");
+    assert_eq!(swapped["artifact_version"], "next-night", "{swapped}");
+    assert_eq!(swapped["text"], "play imagine dragons", "{swapped}");
+    assert_eq!(
+        after_broken["artifact_version"], "next-night",
+        "{after_broken}"
+    );
 }
 
 #[test]
@@ -188,31 +274,22 @@ fn online_view(artifact: &std::path::Path, request: &str, user: &str) -> (u64, b
 fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_next_learn() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let events = dir.path().join("events.jsonl");
-    write_jsonl(fs_err::File::create(&events).unwrap(), &reformulations()).unwrap();
-    assert!(
-        selflearn(&log, &["ingest", events.to_str().unwrap()])
-            .status
-            .success()
-    );
-    let artifacts = dir.path().join("artifacts");
+    let (table, online, encoder) = ingest_and_learn(dir.path(), &reformulations());
     let learn = |log: &std::path::Path| {
         let out = selflearn(
             log,
             &[
                 "learn",
                 "--out",
-                artifacts.join("table.json").to_str().unwrap(),
+                table.to_str().unwrap(),
                 "--online-out",
-                artifacts.join("online.json").to_str().unwrap(),
+                online.to_str().unwrap(),
                 "--encoder",
-                artifacts.join("encoder.safetensors").to_str().unwrap(),
+                encoder.to_str().unwrap(),
             ],
         );
         assert!(out.status.success(), "{}", text(&out.stderr));
     };
-    learn(&log);
-    let online = artifacts.join("online.json");
     assert_eq!(
         online_view(&online, "play imagine dragons", "user-1"),
         (3, true)
@@ -226,6 +303,6 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
         online_view(&online, "play imagine dragons", "user-1"),
         (2, false)
     );
-    let table = selflearn_miner::RewriteTable::load(&artifacts.join("table.json")).unwrap();
+    let table = selflearn_miner::RewriteTable::load(&table).unwrap();
     assert!(table.entries.iter().all(|e| e.pair_users <= 2));
 }
