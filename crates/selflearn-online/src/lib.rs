@@ -3,7 +3,8 @@
 //! worked for several people) and a personal layer (what worked for this person).
 //!
 //! - [`features`] and [`encoder`]: the retrieval encoder; [`train`] trains it contrastively
-//!   from reformulation pairs ([`pairs`]) mined from the logs.
+//!   from reformulation pairs ([`pairs`]) mined from the logs, after [`distill`] has taught it
+//!   the similarities of a pretrained sentence encoder ([`teacher`], MiniLM) when one is given.
 //! - [`phonetic`]: phone-level similarity from a pronunciation lexicon.
 //! - [`index`]: the global and personal indices of requests that worked.
 //! - [`ranker`]: the features and the logistic ranker trained from the logs.
@@ -12,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod distill;
 pub mod encoder;
 pub mod features;
 pub mod fuzzy;
@@ -20,8 +22,10 @@ pub mod online;
 pub mod pairs;
 pub mod phonetic;
 pub mod ranker;
+pub mod teacher;
 pub mod train;
 
+pub use distill::{DistillConfig, distill};
 pub use encoder::{DIM, Encoder, EncoderError};
 pub use online::{
     ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner, OnlineModel,
@@ -29,4 +33,8 @@ pub use online::{
 };
 pub use pairs::{FormStats, Pair, reformulation_pairs};
 pub use phonetic::{Lexicon, LexiconError};
-pub use train::{HeldApartReport, TrainConfig, held_apart, recall, train, train_held_apart};
+pub use teacher::{Teacher, TeacherError};
+pub use train::{
+    HeldApartReport, Teaching, TeachingReport, TrainConfig, TrainError, held_apart, recall,
+    recall_by, train, train_held_apart,
+};

@@ -166,6 +166,24 @@ impl OnlineLearner {
         self.pairs.iter().map(|o| &o.pair)
     }
 
+    /// Distinct texts of the users `keep` accepts, sorted: the requests that served them and
+    /// both sides of their reformulation pairs (what a teacher distils on).
+    pub fn texts_of(&self, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let served = self
+            .successes
+            .users()
+            .filter(|u| keep(u))
+            .flat_map(|u| self.successes.personal(u).into_iter().map(|c| c.text));
+        let paired = self
+            .pairs()
+            .filter(|p| keep(&p.user_id))
+            .flat_map(|p| [p.failed.clone(), p.worked.clone()]);
+        let mut texts: Vec<String> = served.chain(paired).collect();
+        texts.sort();
+        texts.dedup();
+        texts
+    }
+
     /// Builds the indices and trains both layers' rankers.
     pub fn finish(
         self,

@@ -9,8 +9,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use crate::distill::{DistillConfig, distill};
 use crate::encoder::{DIM, Encoder};
 use crate::features::{BUCKETS, features};
+use crate::teacher::Teacher;
 
 /// Training settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -44,7 +46,7 @@ impl Default for TrainConfig {
 }
 
 /// The batch's texts as a dense `len × BUCKETS` feature matrix.
-fn feature_matrix(texts: &[&str]) -> candle_core::Result<Tensor> {
+pub(crate) fn feature_matrix(texts: &[&str]) -> candle_core::Result<Tensor> {
     let mut dense = vec![0.0f32; texts.len() * BUCKETS];
     for (row, text) in texts.iter().enumerate() {
         for (bucket, weight) in features(text) {
@@ -55,7 +57,7 @@ fn feature_matrix(texts: &[&str]) -> candle_core::Result<Tensor> {
 }
 
 /// Encodes a feature matrix with the projection and normalises each row (differentiably).
-fn encode(x: &Tensor, projection: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn encode(x: &Tensor, projection: &Tensor) -> candle_core::Result<Tensor> {
     let e = x.matmul(projection)?;
     let norm = e.sqr()?.sum_keepdim(D::Minus1)?.affine(1.0, 1e-6)?.sqrt()?;
     e.broadcast_div(&norm)
@@ -109,12 +111,24 @@ pub fn train(
 /// Recall@1 and @5 of retrieving each pair's reformulation among `pool` (distinct texts) by
 /// encoding, never counting the failed text itself as a candidate.
 pub fn recall(encoder: &Encoder, pairs: &[(String, String)], pool: &[String]) -> (f64, f64) {
-    let encoded: Vec<Vec<f32>> = pool.iter().map(|t| encoder.encode(t)).collect();
+    recall_by(|text| encoder.encode(text), pairs, pool)
+}
+
+/// [`recall`] with any embedding of unit vectors (`embed` is called once per distinct text).
+pub fn recall_by(
+    embed: impl Fn(&str) -> Vec<f32>,
+    pairs: &[(String, String)],
+    pool: &[String],
+) -> (f64, f64) {
+    let encoded: Vec<Vec<f32>> = pool.iter().map(|t| embed(t)).collect();
+    let of = |text: &str| match pool.binary_search_by(|p| p.as_str().cmp(text)) {
+        Ok(i) => encoded[i].clone(),
+        Err(_) => embed(text),
+    };
     let (mut at1, mut at5) = (0usize, 0usize);
     for (failed, worked) in pairs {
-        let query = encoder.encode(failed);
-        let target = encoder.encode(worked);
-        let target_score = crate::encoder::dot(&query, &target);
+        let query = of(failed);
+        let target_score = crate::encoder::dot(&query, &of(worked));
         let better = pool
             .iter()
             .zip(&encoded)
@@ -143,6 +157,72 @@ pub struct HeldApartReport {
     pub recall_untrained: [f64; 2],
     /// Recall@1 and @5 after training.
     pub recall_trained: [f64; 2],
+    /// With a teacher: what it taught and how well it retrieves itself.
+    pub teaching: Option<TeachingReport>,
+    /// Median time to encode one request with the encoder, in µs.
+    pub encode_micros: f64,
+}
+
+impl std::fmt::Display for HeldApartReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} pairs trained on; recall@1/@5 on {} held-apart pairs among {} candidates: trained {:.3}/{:.3}, untrained {:.3}/{:.3}",
+            self.train_pairs,
+            self.held_apart_pairs,
+            self.candidate_pool,
+            self.recall_trained[0],
+            self.recall_trained[1],
+            self.recall_untrained[0],
+            self.recall_untrained[1]
+        )?;
+        if let Some(t) = &self.teaching {
+            write!(
+                f,
+                ", distilled from the teacher on {} texts {:.3}/{:.3}, the teacher itself {:.3}/{:.3}",
+                t.texts,
+                t.recall_distilled[0],
+                t.recall_distilled[1],
+                t.recall_teacher[0],
+                t.recall_teacher[1]
+            )?;
+        }
+        write!(f, "; one request encodes in {:.1} µs", self.encode_micros)?;
+        if let Some(t) = &self.teaching {
+            write!(
+                f,
+                " (the teacher: {:.1} ms)",
+                t.teacher_encode_micros / 1000.0
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What distillation from the pretrained teacher did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeachingReport {
+    /// Distinct texts of the training users distilled on.
+    pub texts: usize,
+    /// Mean loss of each distillation epoch.
+    pub epoch_losses: Vec<f32>,
+    /// Recall@1 and @5 after distillation, before training on pairs.
+    pub recall_distilled: [f64; 2],
+    /// Recall@1 and @5 of the teacher itself (full model, its own 384 dimensions).
+    pub recall_teacher: [f64; 2],
+    /// Median time for the teacher to embed one request, in µs.
+    pub teacher_encode_micros: f64,
+}
+
+/// A teacher and the texts it teaches on (texts of the training users only).
+#[derive(Debug)]
+pub struct Teaching<'t> {
+    /// The pretrained model.
+    pub teacher: &'t Teacher,
+    /// Distinct texts to distil on.
+    pub texts: Vec<String>,
+    /// Distillation settings.
+    pub config: DistillConfig,
 }
 
 /// Whether a user's pairs are held apart from training: one user in five, by a hash of the id.
@@ -154,13 +234,40 @@ pub fn held_apart(user_id: &str) -> bool {
         == 0
 }
 
-/// Trains from the random projection of `seed` on the pairs of users not held apart, and
-/// measures recall on the pairs of those held apart.
+/// Median wall time of `work` over `inputs`, in µs.
+fn median_micros<T>(inputs: &[T], mut work: impl FnMut(&T)) -> f64 {
+    let mut times: Vec<f64> = inputs
+        .iter()
+        .map(|input| {
+            let started = std::time::Instant::now();
+            work(input);
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Errors of training with held-apart users.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Tensor(#[from] candle_core::Error),
+    /// The teacher failed.
+    #[error(transparent)]
+    Teacher(#[from] crate::teacher::TeacherError),
+}
+
+/// Trains from the random projection of `seed` (first distilled from the teacher, when one is
+/// given) on the pairs of users not held apart, and measures recall on the pairs of those held
+/// apart.
 pub fn train_held_apart<'p>(
     pairs: impl Iterator<Item = &'p crate::pairs::Pair>,
     seed: u64,
     config: &TrainConfig,
-) -> candle_core::Result<(Encoder, HeldApartReport)> {
+    teaching: Option<Teaching<'_>>,
+) -> Result<(Encoder, HeldApartReport), TrainError> {
     let mut trained_on: Vec<(String, String)> = Vec::new();
     let mut held: Vec<(String, String)> = Vec::new();
     for pair in pairs {
@@ -182,10 +289,46 @@ pub fn train_held_apart<'p>(
         .collect();
     pool.sort();
     pool.dedup();
-    let start = Encoder::random(seed);
+    let random = Encoder::random(seed);
+    let (start, teaching) = match teaching {
+        None => (random.clone(), None),
+        Some(Teaching {
+            teacher,
+            texts,
+            config: distill_config,
+        }) => {
+            let targets = teacher.embed_all(&texts, 64)?;
+            let (distilled, epoch_losses) = distill(&random, &texts, &targets, &distill_config)?;
+            let (d1, d5) = recall(&distilled, &held, &pool);
+            let embed = |text: &str| {
+                teacher
+                    .embed(&[text])
+                    .ok()
+                    .and_then(|mut e| e.pop())
+                    .unwrap_or_default()
+            };
+            let (t1, t5) = recall_by(embed, &held, &pool);
+            let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
+            let teacher_encode_micros = median_micros(&queries, |q| {
+                std::hint::black_box(teacher.embed(&[q]).ok());
+            });
+            let report = TeachingReport {
+                texts: texts.len(),
+                epoch_losses,
+                recall_distilled: [d1, d5],
+                recall_teacher: [t1, t5],
+                teacher_encode_micros,
+            };
+            (distilled, Some(report))
+        }
+    };
     let (encoder, epoch_losses) = train(&start, &trained_on, config)?;
-    let (u1, u5) = recall(&start, &held, &pool);
+    let (u1, u5) = recall(&random, &held, &pool);
     let (t1, t5) = recall(&encoder, &held, &pool);
+    let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
+    let encode_micros = median_micros(&queries, |q| {
+        std::hint::black_box(encoder.encode(q));
+    });
     Ok((
         encoder,
         HeldApartReport {
@@ -195,6 +338,8 @@ pub fn train_held_apart<'p>(
             epoch_losses,
             recall_untrained: [u1, u5],
             recall_trained: [t1, t5],
+            teaching,
+            encode_micros,
         },
     ))
 }

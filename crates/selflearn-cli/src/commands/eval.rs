@@ -16,8 +16,9 @@ use selflearn_online::fuzzy::FuzzyRewriter;
 use std::sync::Arc;
 
 use selflearn_online::{
-    Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner, OnlineModel,
-    TrainConfig as EncoderTrainConfig, train_held_apart,
+    DistillConfig, Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner,
+    OnlineModel, Teacher, Teaching, TrainConfig as EncoderTrainConfig, held_apart,
+    train_held_apart,
 };
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
@@ -54,6 +55,10 @@ pub struct EvalArgs {
     /// `--seeds`; without it, the configuration's `[miner]` thresholds are used.
     #[arg(long, value_name = "SEED")]
     pub tune_seed: Option<u64>,
+    /// A pretrained sentence encoder (all-MiniLM-L6-v2, from `scripts/fetch-minilm.sh`) to
+    /// distil into the online encoder before it trains on pairs.
+    #[arg(long, value_name = "DIR")]
+    pub teacher: Option<PathBuf>,
 }
 
 /// An A/B arm.
@@ -278,7 +283,11 @@ struct EncoderReport {
 
 /// Trains the encoder on the reformulation pairs of the training seed's control traffic, four
 /// users in five; recall is measured on the fifth.
-fn train_encoder(world: &World, seed: u64) -> anyhow::Result<(Encoder, EncoderReport)> {
+fn train_encoder(
+    world: &World,
+    seed: u64,
+    teacher: Option<&Teacher>,
+) -> anyhow::Result<(Encoder, EncoderReport)> {
     let out = live(
         world.clone(),
         Arm::Control,
@@ -291,18 +300,18 @@ fn train_encoder(world: &World, seed: u64) -> anyhow::Result<(Encoder, EncoderRe
     for session in sessions(&out.events, &signal_config) {
         learner.observe(&session, &friction(&session, &signal_config));
     }
-    let (encoder, held_apart) =
-        train_held_apart(learner.pairs(), seed, &EncoderTrainConfig::default())?;
-    eprintln!(
-        "encoder trained on seed {seed}: {} pairs; held-apart recall@1/@5 {:.3}/{:.3} (untrained {:.3}/{:.3}) over {} pairs and {} candidates",
-        held_apart.train_pairs,
-        held_apart.recall_trained[0],
-        held_apart.recall_trained[1],
-        held_apart.recall_untrained[0],
-        held_apart.recall_untrained[1],
-        held_apart.held_apart_pairs,
-        held_apart.candidate_pool
-    );
+    let teaching = teacher.map(|teacher| Teaching {
+        teacher,
+        texts: learner.texts_of(|user| !held_apart(user)),
+        config: DistillConfig::default(),
+    });
+    let (encoder, held_apart) = train_held_apart(
+        learner.pairs(),
+        seed,
+        &EncoderTrainConfig::default(),
+        teaching,
+    )?;
+    eprintln!("encoder trained on seed {seed}: {held_apart}");
     Ok((
         encoder,
         EncoderReport {
@@ -354,7 +363,8 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         "the encoder's training seed {train_seed} is also a reported seed; pass --tune-seed with another"
     );
     let (online, encoder_report) = if arms.iter().any(|a| a.online()) {
-        let (encoder, report) = train_encoder(&world_of(train_seed), train_seed)?;
+        let teacher = args.teacher.as_deref().map(Teacher::load).transpose()?;
+        let (encoder, report) = train_encoder(&world_of(train_seed), train_seed, teacher.as_ref())?;
         (
             Some(OnlineSetup {
                 encoder,
@@ -447,15 +457,8 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
     );
     if let Some(e) = &report.encoder {
         println!(
-            "encoder: trained on seed {} ({} pairs); recall@1/@5 on {} held-apart pairs among {} candidates: {:.3}/{:.3} (untrained {:.3}/{:.3})\n",
-            e.train_seed,
-            e.held_apart.train_pairs,
-            e.held_apart.held_apart_pairs,
-            e.held_apart.candidate_pool,
-            e.held_apart.recall_trained[0],
-            e.held_apart.recall_trained[1],
-            e.held_apart.recall_untrained[0],
-            e.held_apart.recall_untrained[1]
+            "encoder, trained on seed {}: {}\n",
+            e.train_seed, e.held_apart
         );
     }
     println!(

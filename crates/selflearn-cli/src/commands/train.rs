@@ -1,12 +1,15 @@
 //! `selflearn train`: trains the online layers' retrieval encoder contrastively on the
 //! reformulation pairs of the event log (four users in five), reports its recall on the pairs
-//! of the fifth, and writes it for `learn` and `serve`.
+//! of the fifth, and writes it for `learn` and `serve`. With `--teacher`, the encoder first
+//! learns the similarities a pretrained sentence encoder gives the same users' texts.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_online::{OnlineLearner, TrainConfig, train_held_apart};
+use selflearn_online::{
+    DistillConfig, OnlineLearner, Teacher, Teaching, TrainConfig, held_apart, train_held_apart,
+};
 use selflearn_signals::SignalConfig;
 
 use super::Outcome;
@@ -28,6 +31,10 @@ pub struct TrainArgs {
     /// Passes over the pairs.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     pub epochs: usize,
+    /// A pretrained sentence encoder (all-MiniLM-L6-v2, from `scripts/fetch-minilm.sh`) to
+    /// distil first.
+    #[arg(long, value_name = "DIR")]
+    pub teacher: Option<PathBuf>,
 }
 
 /// Trains from the configured log.
@@ -42,7 +49,13 @@ pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let (encoder, report) = train_held_apart(learner.pairs(), args.seed, &train_config)?;
+    let teacher = args.teacher.as_deref().map(Teacher::load).transpose()?;
+    let teaching = teacher.as_ref().map(|teacher| Teaching {
+        teacher,
+        texts: learner.texts_of(|user| !held_apart(user)),
+        config: DistillConfig::default(),
+    });
+    let (encoder, report) = train_held_apart(learner.pairs(), args.seed, &train_config, teaching)?;
     anyhow::ensure!(
         report.train_pairs > 0,
         "the log has no reformulation pairs to train on (a failed request followed by one that worked)"
@@ -55,15 +68,7 @@ pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
         "trained on {} reformulation pairs ({} epochs, losses {:?})",
         report.train_pairs, args.epochs, report.epoch_losses
     );
-    println!(
-        "held-apart users: {} pairs among {} candidates: recall@1 {:.3}, recall@5 {:.3} (untrained {:.3}, {:.3})",
-        report.held_apart_pairs,
-        report.candidate_pool,
-        report.recall_trained[0],
-        report.recall_trained[1],
-        report.recall_untrained[0],
-        report.recall_untrained[1]
-    );
+    println!("{report}");
     println!("encoder {}", args.out.display());
     Ok(Outcome::Clean)
 }
