@@ -8,11 +8,13 @@
 //! - [`phonetic`]: phone-level similarity from a pronunciation lexicon.
 //! - [`index`]: the global and personal indices of requests that worked.
 //! - [`ranker`]: the features and the logistic ranker trained from the logs.
-//! - [`online`]: learning the layers and answering rewrite requests, with the guard.
+//! - [`online`]: learning the layers and answering rewrite requests, with the guard;
+//!   [`cache`] remembers a model's answers for repeated requests.
 //! - [`fuzzy`]: the peer baseline, character similarity to a known successful request.
 
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod distill;
 pub mod encoder;
 pub mod features;
@@ -25,11 +27,12 @@ pub mod ranker;
 pub mod teacher;
 pub mod train;
 
+pub use cache::CachedModel;
 pub use distill::{DistillConfig, distill};
 pub use encoder::{DIM, Encoder, EncoderError};
 pub use online::{
-    ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner, OnlineModel,
-    PERSONAL,
+    AnswerKey, ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner,
+    OnlineModel, PERSONAL,
 };
 pub use pairs::{FormStats, Pair, reformulation_pairs};
 pub use phonetic::{Lexicon, LexiconError};

@@ -27,12 +27,25 @@ pub const GLOBAL: &str = "global";
 pub const PERSONAL: &str = "personal";
 
 /// Which online layers answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layers {
     /// Requests that worked for several people.
     Global,
     /// The global layer plus what worked for this person.
     GlobalAndPersonal,
+}
+
+/// What an answer depends on besides the model ([`OnlineModel::answer_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    layers: Layers,
+    /// The request, normalised.
+    text: String,
+    device_kind: String,
+    hour: usize,
+    /// The user, only when a personal index of theirs answers: every other user with the same
+    /// request, device kind and hour gets the same answer.
+    user: Option<String>,
 }
 
 /// Settings of the online layers.
@@ -225,7 +238,9 @@ impl OnlineLearner {
                     hour: o.hour,
                     history: model.forms.of(&o.pair.failed),
                 };
-                for (candidate, f) in model.candidates(&query, &o.pair.user_id, layers) {
+                for (candidate, f) in
+                    model.candidates(&query, model.own_index(&o.pair.user_id, layers))
+                {
                     examples.push((f, candidate.text == o.pair.worked));
                 }
             }
@@ -238,7 +253,7 @@ impl OnlineLearner {
                     hour: *hour,
                     history: model.forms.of(text),
                 };
-                for (_, f) in model.candidates(&query, user, layers) {
+                for (_, f) in model.candidates(&query, model.own_index(user, layers)) {
                     examples.push((f, false));
                 }
             }
@@ -430,18 +445,22 @@ impl OnlineModel {
         (&self.global_ranker, &self.personal_ranker)
     }
 
-    /// Retrieved candidates (never the request itself) with their features.
+    /// The personal index that answers for this user with these layers, if any.
+    fn own_index(&self, user_id: &str, layers: Layers) -> Option<&Index> {
+        match layers {
+            Layers::Global => None,
+            Layers::GlobalAndPersonal => self.personal.get(user_id),
+        }
+    }
+
+    /// Retrieved candidates (never the request itself) with their features; `own` is the
+    /// personal index that answers too, if any.
     fn candidates<'m>(
         &'m self,
         query: &Query<'_>,
-        user_id: &str,
-        layers: Layers,
+        own: Option<&'m Index>,
     ) -> Vec<(&'m Candidate, Features)> {
         let encoded = self.encoder.encode(query.text);
-        let own = match layers {
-            Layers::Global => None,
-            Layers::GlobalAndPersonal => self.personal.get(user_id),
-        };
         let mut found: BTreeMap<&str, (&Candidate, f32)> = BTreeMap::new();
         for (c, cosine) in self.global.search(&encoded, self.config.global_candidates) {
             found.insert(&c.text, (c, cosine));
@@ -462,25 +481,42 @@ impl OnlineModel {
             .collect()
     }
 
+    /// Everything the answer to `request` depends on besides the model: what a cache of the
+    /// model's answers is keyed by ([`crate::cache`]).
+    pub fn answer_key(&self, request: &RewriteRequest, layers: Layers) -> AnswerKey {
+        let personal =
+            layers == Layers::GlobalAndPersonal && self.personal.contains_key(&request.user_id);
+        AnswerKey {
+            layers,
+            text: normalise(&request.text),
+            device_kind: request.device.kind.as_str().to_owned(),
+            hour: request.timestamp_ms.map_or(12, hour_of),
+            user: personal.then(|| request.user_id.clone()),
+        }
+    }
+
     /// The answer for one request with these layers.
     pub fn rewrite(&self, request: &RewriteRequest, layers: Layers) -> RewriteResponse {
-        let text = normalise(&request.text);
-        let unchanged = RewriteResponse::unchanged(request.text.clone());
-        let (heard, served) = self.forms.of(&text);
+        self.answer(&self.answer_key(request, layers), &request.text)
+    }
+
+    /// The answer for a request with this key; `said` is the request's text as received,
+    /// returned when nothing fires.
+    pub fn answer(&self, key: &AnswerKey, said: &str) -> RewriteResponse {
+        let (layers, text) = (key.layers, key.text.as_str());
+        let unchanged = RewriteResponse::unchanged(said.to_owned());
+        let own = key.user.as_deref().and_then(|u| self.personal.get(u));
+        let (heard, served) = self.forms.of(text);
         let works_as_heard = heard >= self.config.guard_min_heard
             && f64::from(served) >= self.config.guard_served_share * f64::from(heard);
-        let works_for_user = layers == Layers::GlobalAndPersonal
-            && self
-                .personal
-                .get(&request.user_id)
-                .is_some_and(|own| own.get(&text).is_some());
+        let works_for_user = own.is_some_and(|own| own.get(text).is_some());
         if text.is_empty() || works_as_heard || works_for_user {
             return unchanged;
         }
         let query = Query {
-            text: &text,
-            device_kind: request.device.kind.as_str(),
-            hour: request.timestamp_ms.map_or(12, hour_of),
+            text,
+            device_kind: &key.device_kind,
+            hour: key.hour,
             history: (heard, served),
         };
         let ranker = match layers {
@@ -488,7 +524,7 @@ impl OnlineModel {
             Layers::GlobalAndPersonal => &self.personal_ranker,
         };
         let best = self
-            .candidates(&query, &request.user_id, layers)
+            .candidates(&query, own)
             .into_iter()
             .map(|(c, f)| (c, f, ranker.score(&f)))
             .max_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.0.text.cmp(&a.0.text)));
@@ -627,6 +663,51 @@ mod tests {
                     ask(&first, "b", REQUESTS[request]),
                     ask(&second, "b", REQUESTS[request])
                 );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The answer cache never changes an answer: whoever asks, however the request is
+        /// written, whatever was asked before and evicted since.
+        #[test]
+        fn a_cached_model_answers_every_request_as_the_model_does(
+            others in history(),
+            a in history(),
+            asked in prop::collection::vec(
+                (0..REQUESTS.len(), prop::sample::select(vec!["a", "p0", "newcomer"]), any::<bool>()),
+                1..30,
+            ),
+            capacity in 0usize..6,
+        ) {
+            let events: Vec<TurnEvent> = ["p0", "p1"]
+                .iter()
+                .flat_map(|u| turns(u, &others))
+                .chain(turns("a", &a))
+                .collect();
+            let model = learn(&events);
+            let cached = crate::cache::CachedModel::new(model.clone(), capacity);
+            for (request, user, shout) in asked {
+                let text = if shout {
+                    REQUESTS[request].to_uppercase()
+                } else {
+                    REQUESTS[request].to_owned()
+                };
+                let request = RewriteRequest {
+                    user_id: user.into(),
+                    device: sample_event().device,
+                    text,
+                    timestamp_ms: Some(0),
+                    context: BTreeMap::new(),
+                };
+                for layers in [Layers::Global, Layers::GlobalAndPersonal] {
+                    prop_assert_eq!(
+                        cached.rewrite(&request, layers),
+                        model.rewrite(&request, layers)
+                    );
+                }
             }
         }
     }

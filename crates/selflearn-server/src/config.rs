@@ -12,6 +12,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most events accepted in one `POST /v1/events` batch.
     pub max_batch_events: usize,
+    /// Answers of the online layers remembered per loaded version (0: none), so that repeated
+    /// requests skip retrieval and ranking.
+    pub answer_cache: usize,
 }
 
 impl Default for ServerConfig {
@@ -20,6 +23,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:8080".into(),
             max_body_bytes: 16 * 1024 * 1024,
             max_batch_events: 10_000,
+            answer_cache: 100_000,
         }
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
 use selflearn_miner::RewriteTable;
-use selflearn_online::{Encoder, Layers, OnlineModel};
+use selflearn_online::{CachedModel, Encoder, Layers, OnlineModel};
 use selflearn_server::{NoRewrites, Reload, Rewriter, Watched};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 
@@ -51,7 +51,7 @@ pub struct ServeArgs {
 #[derive(Debug)]
 struct LayeredRewriter {
     table: Option<Arc<Watched<RewriteTable>>>,
-    online: Option<Arc<Watched<OnlineModel>>>,
+    online: Option<Arc<Watched<CachedModel>>>,
 }
 
 impl Rewriter for LayeredRewriter {
@@ -116,12 +116,13 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         Some(path) => {
             let encoder = Arc::new(Encoder::load(&args.encoder)?);
             let lexicon = super::learn::lexicon_at(&args.lexicon)?;
+            let cache = config.server.answer_cache;
             Some(watch("online layers", path, every, move |path| {
                 let model = OnlineModel::load(path, (*encoder).clone())
                     .map_err(|e| e.to_string())?
                     .with_lexicon(lexicon.clone());
                 let version = model.version().to_owned();
-                Ok((model, version))
+                Ok((CachedModel::new(model, cache), version))
             })?)
         }
         None => None,
