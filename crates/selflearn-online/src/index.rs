@@ -223,6 +223,24 @@ fn dot_fixed(a: &[i16], b: &[i16]) -> i32 {
     lanes.iter().sum::<i32>() + tail
 }
 
+/// Up to this many candidates, exact search reads the f32 encodings directly: the scan is short
+/// and the fixed-point copy is not worth its memory (personal indices are mostly this small,
+/// and there are as many of them as people).
+const FIXED_POINT_ABOVE: usize = 1024;
+
+/// The `k` highest scores, best first; ties keep the earlier index first.
+fn top(scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
+    let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, score) in scores {
+        if best.len() < k || score > best[best.len() - 1].1 {
+            let at = best.partition_point(|(_, s)| *s >= score);
+            best.insert(at, (i, score));
+            best.truncate(k);
+        }
+    }
+    best
+}
+
 /// Candidates kept by the fixed-point scan for every one asked for, before exact cosines rerank
 /// them.
 const RERANK_FACTOR: usize = 3;
@@ -267,8 +285,9 @@ impl Index {
         Self {
             candidates,
             encodings,
-            // The graph answers large indices; the fixed-point copy would only take memory.
-            quantised: if graph.is_some() {
+            // The graph answers large indices, and small ones scan f32: the fixed-point copy
+            // would only take memory there.
+            quantised: if graph.is_some() || quantised.scales.len() <= FIXED_POINT_ABOVE {
                 Quantised::default()
             } else {
                 quantised
@@ -314,26 +333,29 @@ impl Index {
                 .map(|item| (&self.candidates[*item.value as usize], 1.0 - item.distance))
                 .collect();
         }
+        if self.quantised.scales.is_empty() {
+            let scores = self.encodings.chunks_exact(DIM).map(|e| dot(query, e));
+            return self.best(scores.enumerate(), k);
+        }
         // Scan in fixed point for a few times `k` candidates, then rank those by exact cosine.
         let (query_fixed, _) = quantise(query);
-        let wanted = k.saturating_mul(RERANK_FACTOR);
-        let mut shortlist: Vec<(usize, f32)> = Vec::with_capacity(wanted + 1);
         let rows = self.quantised.values.chunks_exact(DIM);
-        for (i, (row, scale)) in rows.zip(&self.quantised.scales).enumerate() {
-            let score = dot_fixed(&query_fixed, row) as f32 * scale;
-            if shortlist.len() < wanted || score > shortlist[shortlist.len() - 1].1 {
-                let at = shortlist.partition_point(|(_, s)| *s >= score);
-                shortlist.insert(at, (i, score));
-                shortlist.truncate(wanted);
-            }
-        }
-        let mut best: Vec<(usize, f32)> = shortlist
+        let approximate = rows
+            .zip(&self.quantised.scales)
+            .map(|(row, scale)| dot_fixed(&query_fixed, row) as f32 * scale);
+        let mut shortlist = top(approximate.enumerate(), k.saturating_mul(RERANK_FACTOR));
+        // In index order, so that exact ties keep the earlier candidate first, as a full scan does.
+        shortlist.sort_by_key(|(i, _)| *i);
+        let exact = shortlist
             .into_iter()
-            .map(|(i, _)| (i, dot(query, &self.encodings[i * DIM..(i + 1) * DIM])))
-            .collect();
-        best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        best.truncate(k);
-        best.into_iter()
+            .map(|(i, _)| (i, dot(query, &self.encodings[i * DIM..(i + 1) * DIM])));
+        self.best(exact, k)
+    }
+
+    /// The `k` best of (candidate, cosine) scores, best first, with their candidates.
+    fn best(&self, scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(&Candidate, f32)> {
+        top(scores, k)
+            .into_iter()
             .map(|(i, s)| (&self.candidates[i], s))
             .collect()
     }
