@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use selflearn_signals::{Session, TurnSignals, normalise};
+use selflearn_signals::{Session, TurnSignals, normalise, normalised_chars, similarity_to};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use serde::{Deserialize, Serialize};
 
@@ -461,6 +461,11 @@ impl OnlineModel {
         own: Option<&'m Index>,
     ) -> Vec<(&'m Candidate, Features)> {
         let encoded = self.encoder.encode(query.text);
+        // The request's letters and phones, prepared once for all its candidates.
+        let (letters, phones) = (
+            normalised_chars(query.text),
+            self.lexicon.phones(query.text),
+        );
         let mut found: BTreeMap<&str, (&Candidate, f32)> = BTreeMap::new();
         for (c, cosine) in self.global.search(&encoded, self.config.global_candidates) {
             found.insert(&c.text, (c, cosine));
@@ -475,8 +480,12 @@ impl OnlineModel {
             .filter(|(c, _)| c.text != query.text)
             .map(|(c, cosine)| {
                 let mine = own.and_then(|o| o.get(&c.text));
-                let phonetic = self.lexicon.similarity(query.text, &c.text);
-                (c, features(query, c, cosine, phonetic, mine))
+                let similarities = [
+                    cosine,
+                    similarity_to(&letters, &c.text) as f32,
+                    self.lexicon.similarity_to(&phones, &c.text),
+                ];
+                (c, features(query, c, similarities, mine))
             })
             .collect()
     }

@@ -113,12 +113,18 @@ impl Lexicon {
     /// one class (two vowels, two nasals, two sibilants, a voiced and a voiceless stop) costs
     /// less than swapping unrelated ones: the confusions recognisers make.
     pub fn similarity(&self, a: &str, b: &str) -> f32 {
-        let (a, b) = (self.phones(a), self.phones(b));
+        self.similarity_to(&self.phones(a), b)
+    }
+
+    /// [`Lexicon::similarity`] of a text whose [`Lexicon::phones`] are known to another text:
+    /// one request compared with many candidates is pronounced once.
+    pub fn similarity_to(&self, a: &[u16], b: &str) -> f32 {
+        let b = self.phones(b);
         let longer = a.len().max(b.len());
         if longer == 0 {
             return 1.0;
         }
-        1.0 - weighted_edit_distance(&a, &b) / longer as f32
+        1.0 - weighted_edit_distance(a, &b) / longer as f32
     }
 }
 

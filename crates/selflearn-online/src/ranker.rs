@@ -5,7 +5,6 @@
 
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, loss};
-use selflearn_signals::similarity;
 use serde::{Deserialize, Serialize};
 
 use crate::index::Candidate;
@@ -40,12 +39,12 @@ pub struct Query<'a> {
     pub history: (u32, u32),
 }
 
-/// Computes the features; `personal` is the user's own record of the candidate, if any.
+/// Computes the features from the similarities of the request to the candidate (dense,
+/// character and phonetic); `personal` is the user's own record of the candidate, if any.
 pub fn features(
     query: &Query<'_>,
     candidate: &Candidate,
-    cosine: f32,
-    phonetic: f32,
+    [cosine, character, phonetic]: [f32; 3],
     personal: Option<&Candidate>,
 ) -> Features {
     let (said, served) = query.history;
@@ -56,7 +55,7 @@ pub fn features(
     };
     [
         cosine,
-        similarity(query.text, &candidate.text) as f32,
+        character,
         jaccard(query.text, &candidate.text),
         (1.0 + candidate.served as f32).ln() / 5.0,
         (1.0 + candidate.users as f32).ln() / 3.0,

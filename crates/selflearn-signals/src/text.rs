@@ -9,15 +9,23 @@ pub fn normalise(text: &str) -> String {
 
 /// Normalised character similarity in [0, 1]: 1 − Levenshtein distance / longer length.
 pub fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b): (Vec<char>, Vec<char>) = (
-        normalise(a).chars().collect(),
-        normalise(b).chars().collect(),
-    );
+    similarity_to(&normalised_chars(a), b)
+}
+
+/// The characters [`similarity_to`] compares: those of the normalised text.
+pub fn normalised_chars(text: &str) -> Vec<char> {
+    normalise(text).chars().collect()
+}
+
+/// [`similarity`] of a text already turned into [`normalised_chars`] to another text: one text
+/// compared with many is prepared once.
+pub fn similarity_to(a: &[char], b: &str) -> f64 {
+    let b = normalised_chars(b);
     let longest = a.len().max(b.len());
     if longest == 0 {
         return 1.0;
     }
-    1.0 - edit_distance(&a, &b) as f64 / longest as f64
+    1.0 - edit_distance(a, &b) as f64 / longest as f64
 }
 
 #[cfg(test)]
