@@ -518,8 +518,10 @@ impl OnlineModel {
         let (heard, served) = self.forms.of(text);
         let works_as_heard = heard >= self.config.guard_min_heard
             && f64::from(served) >= self.config.guard_served_share * f64::from(heard);
+        // A request that is itself in the global index served several people as it is.
+        let works_for_others = self.global.get(text).is_some();
         let works_for_user = own.is_some_and(|own| own.get(text).is_some());
-        if text.is_empty() || works_as_heard || works_for_user {
+        if text.is_empty() || works_as_heard || works_for_others || works_for_user {
             return unchanged;
         }
         let query = Query {

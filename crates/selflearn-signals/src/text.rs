@@ -1,6 +1,6 @@
 //! Text comparison for repeats and reformulations.
 
-use selflearn_types::text::{edit_distance, words};
+use selflearn_types::text::words;
 
 /// Lower-cased words without punctuation (apostrophes kept), single-spaced.
 pub fn normalise(text: &str) -> String {
@@ -25,7 +25,8 @@ pub fn similarity_to(a: &[char], b: &str) -> f64 {
     if longest == 0 {
         return 1.0;
     }
-    1.0 - edit_distance(a, &b) as f64 / longest as f64
+    let distance = rapidfuzz::distance::levenshtein::distance(a.iter().copied(), b);
+    1.0 - distance as f64 / longest as f64
 }
 
 #[cfg(test)]
@@ -37,5 +38,20 @@ mod tests {
         assert_eq!(similarity("Play Jazz!", "play jazz"), 1.0);
         assert!((similarity("abcd", "abcx") - 0.75).abs() < 1e-12);
         assert!(similarity("play jazz", "what time is it") < 0.3);
+    }
+
+    proptest::proptest! {
+        /// The bit-parallel distance is the Levenshtein distance of the plain dynamic program.
+        #[test]
+        fn similarity_matches_the_dynamic_program(a in "[a-eé ']{0,70}", b in "[a-eé ']{0,70}") {
+            let (x, y) = (normalised_chars(&a), normalised_chars(&b));
+            let longest = x.len().max(y.len());
+            let expected = if longest == 0 {
+                1.0
+            } else {
+                1.0 - selflearn_types::text::edit_distance(&x, &y) as f64 / longest as f64
+            };
+            proptest::prop_assert!((similarity(&a, &b) - expected).abs() < 1e-12);
+        }
     }
 }
