@@ -114,7 +114,8 @@ pub fn recall(encoder: &Encoder, pairs: &[(String, String)], pool: &[String]) ->
     recall_by(|text| encoder.encode(text), pairs, pool)
 }
 
-/// [`recall`] with any embedding of unit vectors (`embed` is called once per distinct text).
+/// [`recall`] with any embedding of unit vectors (`embed` is called once per pool text and
+/// once per pair's failed text).
 pub fn recall_by(
     embed: impl Fn(&str) -> Vec<f32>,
     pairs: &[(String, String)],
@@ -300,12 +301,20 @@ pub fn train_held_apart<'p>(
             let targets = teacher.embed_all(&texts, 64)?;
             let (distilled, epoch_losses) = distill(&random, &texts, &targets, &distill_config)?;
             let (d1, d5) = recall(&distilled, &held, &pool);
+            // Every text recall looks at, embedded up front so that a failure is an error.
+            let mut needed: Vec<String> = pool
+                .iter()
+                .chain(held.iter().map(|(failed, _)| failed))
+                .cloned()
+                .collect();
+            needed.sort();
+            needed.dedup();
+            let embedded = teacher.embed_all(&needed, 64)?;
             let embed = |text: &str| {
-                teacher
-                    .embed(&[text])
-                    .ok()
-                    .and_then(|mut e| e.pop())
-                    .unwrap_or_default()
+                needed
+                    .binary_search_by(|n| n.as_str().cmp(text))
+                    .map(|i| embedded[i].clone())
+                    .expect("every text recall asks for is embedded")
             };
             let (t1, t5) = recall_by(embed, &held, &pool);
             let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
