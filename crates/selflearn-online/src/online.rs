@@ -542,7 +542,7 @@ impl OnlineModel {
         let Some((candidate, f, score)) = best else {
             return unchanged;
         };
-        if score < ranker.threshold {
+        if score.is_nan() || score < ranker.threshold {
             return unchanged;
         }
         let layer = if f[5] > 0.0 { PERSONAL } else { GLOBAL };

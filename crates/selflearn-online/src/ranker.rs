@@ -4,7 +4,7 @@
 //! candidates retrieved for requests that were served as heard (rewriting those would hurt).
 
 use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, loss};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use crate::index::Candidate;
@@ -74,6 +74,15 @@ fn jaccard(a: &str, b: &str) -> f32 {
     a.intersection(&b).count() as f32 / union as f32
 }
 
+/// Mean log loss of logits `z` against 0/1 labels `y`, in the stable form
+/// softplus(z) − y·z = max(z, 0) + ln(1 + e^−|z|) − y·z. candle's
+/// `binary_cross_entropy_with_logit` takes the log of a sigmoid, which saturates to 0 or 1 on
+/// separable examples and turns the loss and every gradient into NaN.
+fn log_loss(z: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
+    let softplus = (z.relu()? + z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?;
+    (softplus - (y * z)?)?.mean_all()
+}
+
 /// A trained ranker and the score above which it rewrites.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,13 +147,22 @@ impl Ranker {
         )?;
         for _ in 0..400 {
             let logits = x.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
-            let l = loss::binary_cross_entropy_with_logit(&logits, &y)?;
-            optimizer.backward_step(&l)?;
+            optimizer.backward_step(&log_loss(&logits, &y)?)?;
         }
-        Ok(Self {
+        let ranker = Self {
             weights: w.as_tensor().flatten_all()?.to_vec1()?,
             bias: b.as_tensor().flatten_all()?.to_vec1::<f32>()?[0],
             threshold,
+        };
+        let finite = ranker
+            .weights
+            .iter()
+            .chain([&ranker.bias])
+            .all(|w| w.is_finite());
+        Ok(if finite {
+            ranker
+        } else {
+            Self::never(threshold)
         })
     }
 }
@@ -171,5 +189,25 @@ mod tests {
         assert!(ranker.score(&examples[1].0) < 0.2);
         assert_eq!(ranker.weights[5], 0.0, "a masked feature gets no weight");
         assert!(ranker.weights[0] > 0.0 && ranker.weights[1] > 0.0);
+    }
+
+    /// Examples that one feature separates perfectly drive the logits far out, where a
+    /// sigmoid rounds to exactly 0 or 1; the loss must stay finite there.
+    #[test]
+    fn separable_examples_train_to_finite_weights() {
+        let mut examples = Vec::new();
+        for i in 0..400 {
+            let mut f = [0.0; FEATURES.len()];
+            f[0] = if i % 2 == 0 { 50.0 } else { -50.0 };
+            examples.push((f, i % 2 == 0));
+        }
+        let ranker = Ranker::train(&examples, &[true; FEATURES.len()], 0.5).unwrap();
+        assert!(
+            ranker.weights.iter().all(|w| w.is_finite()),
+            "{:?}",
+            ranker.weights
+        );
+        assert!(ranker.score(&examples[0].0) > 0.99);
+        assert!(ranker.score(&examples[1].0) < 0.01);
     }
 }
