@@ -257,11 +257,16 @@ impl Index {
         encoder: &Encoder,
         approximate_above: usize,
     ) -> Self {
+        // Only mid-sized indices scan in fixed point: the graph answers large ones, and small
+        // ones (most personal indices) scan f32, where the copy would only take memory.
+        let fixed_point = (FIXED_POINT_ABOVE + 1..=approximate_above).contains(&candidates.len());
         let mut encodings = Vec::with_capacity(candidates.len() * DIM);
         let mut quantised = Quantised::default();
         for c in &candidates {
             let encoding = encoder.encode(&c.text);
-            quantised.push(&encoding);
+            if fixed_point {
+                quantised.push(&encoding);
+            }
             encodings.extend(encoding);
         }
         let by_text = candidates
@@ -285,13 +290,7 @@ impl Index {
         Self {
             candidates,
             encodings,
-            // The graph answers large indices, and small ones scan f32: the fixed-point copy
-            // would only take memory there.
-            quantised: if graph.is_some() || quantised.scales.len() <= FIXED_POINT_ABOVE {
-                Quantised::default()
-            } else {
-                quantised
-            },
+            quantised,
             by_text,
             graph,
         }
