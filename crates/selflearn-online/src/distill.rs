@@ -9,16 +9,12 @@
 //! matches misrecognised words ("maj and dragons", "imagine dragons"), which the teacher lacks,
 //! and gains what the teacher knows of meaning ("switch" near "turn", "lamp" near "light").
 
-use candle_core::{Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
+use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder};
 use crate::features::BUCKETS;
-use crate::train::{encode, feature_matrix};
+use crate::train::{Schedule, encode, feature_matrix, fit};
 
 /// Distillation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,52 +53,34 @@ pub fn distill(
     config: &DistillConfig,
 ) -> candle_core::Result<(Encoder, Vec<f32>)> {
     assert_eq!(texts.len(), targets.len(), "one teacher embedding per text");
-    let projection = Var::from_slice(&start.projection, (BUCKETS, DIM), &Device::Cpu)?;
     let fixed_start = Tensor::from_slice(&start.projection, (BUCKETS, DIM), &Device::Cpu)?;
-    let mut optimizer = AdamW::new(
-        vec![projection.clone()],
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
-    )?;
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut losses = Vec::new();
-    for _ in 0..config.epochs {
-        order.shuffle(&mut rng);
-        let (mut total, mut batches) = (0.0f32, 0usize);
-        for chunk in order.chunks(config.batch.max(2)) {
-            if chunk.len() < 2 {
-                continue;
-            }
-            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let teacher: Vec<f32> = chunk.iter().flat_map(|&i| targets[i].clone()).collect();
-            let teacher = Tensor::from_vec(
-                teacher,
-                (chunk.len(), targets[chunk[0]].len()),
-                &Device::Cpu,
-            )?;
-            let x = feature_matrix(&batch)?;
-            let surface = encode(&x, &fixed_start)?;
-            let wanted = (teacher
-                .matmul(&teacher.t()?)?
-                .affine(config.teacher_share, 0.0)?
-                + surface
-                    .matmul(&surface.t()?)?
-                    .affine(1.0 - config.teacher_share, 0.0)?)?;
-            let student = encode(&x, projection.as_tensor())?;
-            let got = student.matmul(&student.t()?)?;
-            let l = (got - wanted)?.sqr()?.mean_all()?;
-            optimizer.backward_step(&l)?;
-            total += l.to_scalar::<f32>()?;
-            batches += 1;
-        }
-        losses.push(total / batches.max(1) as f32);
-    }
-    let projection = projection.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-    Ok((Encoder { projection }, losses))
+    let schedule = Schedule {
+        epochs: config.epochs,
+        batch: config.batch,
+        learning_rate: config.learning_rate,
+        weight_decay: 0.0,
+        seed: config.seed,
+    };
+    fit(start, texts.len(), schedule, |chunk, projection| {
+        let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+        let teacher: Vec<f32> = chunk.iter().flat_map(|&i| targets[i].clone()).collect();
+        let teacher = Tensor::from_vec(
+            teacher,
+            (chunk.len(), targets[chunk[0]].len()),
+            &Device::Cpu,
+        )?;
+        let x = feature_matrix(&batch)?;
+        let surface = encode(&x, &fixed_start)?;
+        let wanted = (teacher
+            .matmul(&teacher.t()?)?
+            .affine(config.teacher_share, 0.0)?
+            + surface
+                .matmul(&surface.t()?)?
+                .affine(1.0 - config.teacher_share, 0.0)?)?;
+        let student = encode(&x, projection)?;
+        let got = student.matmul(&student.t()?)?;
+        (got - wanted)?.sqr()?.mean_all()
+    })
 }
 
 #[cfg(test)]

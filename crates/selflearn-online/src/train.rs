@@ -63,41 +63,50 @@ pub(crate) fn encode(x: &Tensor, projection: &Tensor) -> candle_core::Result<Ten
     e.broadcast_div(&norm)
 }
 
-/// Trains a copy of `start` on (failed, worked) pairs; returns it and the mean loss of each
-/// epoch.
-pub fn train(
+/// How a projection is fitted: shuffled minibatches of item indices, AdamW.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schedule {
+    /// Passes over the items.
+    pub epochs: usize,
+    /// Items per batch (at least 2: the losses compare the items of a batch).
+    pub batch: usize,
+    /// AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Seed of the batch order.
+    pub seed: u64,
+}
+
+/// Fits a copy of `start`'s projection over `items` items by minimising `batch_loss` (the
+/// batch's item indices, the projection in training); returns the encoder and the mean loss of
+/// each epoch. A batch of a single item is skipped.
+pub(crate) fn fit(
     start: &Encoder,
-    pairs: &[(String, String)],
-    config: &TrainConfig,
+    items: usize,
+    schedule: Schedule,
+    mut batch_loss: impl FnMut(&[usize], &Tensor) -> candle_core::Result<Tensor>,
 ) -> candle_core::Result<(Encoder, Vec<f32>)> {
     let projection = Var::from_slice(&start.projection, (BUCKETS, DIM), &Device::Cpu)?;
     let mut optimizer = AdamW::new(
         vec![projection.clone()],
         ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
+            lr: schedule.learning_rate,
+            weight_decay: schedule.weight_decay,
             ..ParamsAdamW::default()
         },
     )?;
-    let mut order: Vec<usize> = (0..pairs.len()).collect();
-    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut order: Vec<usize> = (0..items).collect();
+    let mut rng = StdRng::seed_from_u64(schedule.seed);
     let mut losses = Vec::new();
-    for _ in 0..config.epochs {
+    for _ in 0..schedule.epochs {
         order.shuffle(&mut rng);
         let (mut total, mut batches) = (0.0f32, 0usize);
-        for chunk in order.chunks(config.batch.max(2)) {
+        for chunk in order.chunks(schedule.batch.max(2)) {
             if chunk.len() < 2 {
                 continue;
             }
-            let failed: Vec<&str> = chunk.iter().map(|&i| pairs[i].0.as_str()).collect();
-            let worked: Vec<&str> = chunk.iter().map(|&i| pairs[i].1.as_str()).collect();
-            let a = encode(&feature_matrix(&failed)?, projection.as_tensor())?;
-            let b = encode(&feature_matrix(&worked)?, projection.as_tensor())?;
-            let logits = a.matmul(&b.t()?)?.affine(1.0 / config.temperature, 0.0)?;
-            let labels = Tensor::arange(0u32, chunk.len() as u32, &Device::Cpu)?;
-            let l = ((loss::cross_entropy(&logits, &labels)?
-                + loss::cross_entropy(&logits.t()?, &labels)?)?
-                * 0.5)?;
+            let l = batch_loss(chunk, projection.as_tensor())?;
             optimizer.backward_step(&l)?;
             total += l.to_scalar::<f32>()?;
             batches += 1;
@@ -106,6 +115,32 @@ pub fn train(
     }
     let projection = projection.as_tensor().flatten_all()?.to_vec1::<f32>()?;
     Ok((Encoder { projection }, losses))
+}
+
+/// Trains a copy of `start` on (failed, worked) pairs; returns it and the mean loss of each
+/// epoch.
+pub fn train(
+    start: &Encoder,
+    pairs: &[(String, String)],
+    config: &TrainConfig,
+) -> candle_core::Result<(Encoder, Vec<f32>)> {
+    let schedule = Schedule {
+        epochs: config.epochs,
+        batch: config.batch,
+        learning_rate: config.learning_rate,
+        weight_decay: config.weight_decay,
+        seed: config.seed,
+    };
+    fit(start, pairs.len(), schedule, |chunk, projection| {
+        let failed: Vec<&str> = chunk.iter().map(|&i| pairs[i].0.as_str()).collect();
+        let worked: Vec<&str> = chunk.iter().map(|&i| pairs[i].1.as_str()).collect();
+        let a = encode(&feature_matrix(&failed)?, projection)?;
+        let b = encode(&feature_matrix(&worked)?, projection)?;
+        let logits = a.matmul(&b.t()?)?.affine(1.0 / config.temperature, 0.0)?;
+        let labels = Tensor::arange(0u32, chunk.len() as u32, &Device::Cpu)?;
+        (loss::cross_entropy(&logits, &labels)? + loss::cross_entropy(&logits.t()?, &labels)?)?
+            * 0.5
+    })
 }
 
 /// Recall@1 and @5 of retrieving each pair's reformulation among `pool` (distinct texts) by
