@@ -261,6 +261,18 @@ pub struct Teaching<'t> {
     pub config: DistillConfig,
 }
 
+impl<'t> Teaching<'t> {
+    /// The teacher on the texts of the users [`train_held_apart`] trains on, never those of
+    /// the users it holds apart, with the default settings.
+    pub fn of_training_users(teacher: &'t Teacher, learner: &crate::OnlineLearner) -> Self {
+        Self {
+            teacher,
+            texts: learner.texts_of(|user| !held_apart(user)),
+            config: DistillConfig::default(),
+        }
+    }
+}
+
 /// Whether a user's pairs are held apart from training: one user in five, by a hash of the id.
 pub fn held_apart(user_id: &str) -> bool {
     user_id
@@ -325,6 +337,8 @@ pub fn train_held_apart<'p>(
         .collect();
     pool.sort();
     pool.dedup();
+    // Requests whose encoding time is measured.
+    let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
     let random = Encoder::random(seed);
     let (start, teaching) = match teaching {
         None => (random.clone(), None),
@@ -352,7 +366,6 @@ pub fn train_held_apart<'p>(
                     .expect("every text recall asks for is embedded")
             };
             let (t1, t5) = recall_by(embed, &held, &pool);
-            let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
             let teacher_encode_micros = median_micros(&queries, |q| {
                 std::hint::black_box(teacher.embed(&[q]).ok());
             });
@@ -369,7 +382,6 @@ pub fn train_held_apart<'p>(
     let (encoder, epoch_losses) = train(&start, &trained_on, config)?;
     let (u1, u5) = recall(&random, &held, &pool);
     let (t1, t5) = recall(&encoder, &held, &pool);
-    let queries: Vec<&str> = held.iter().take(50).map(|(f, _)| f.as_str()).collect();
     let encode_micros = median_micros(&queries, |q| {
         std::hint::black_box(encoder.encode(q));
     });

@@ -16,9 +16,8 @@ use selflearn_online::fuzzy::FuzzyRewriter;
 use std::sync::Arc;
 
 use selflearn_online::{
-    DistillConfig, Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner,
-    OnlineModel, Teacher, Teaching, TrainConfig as EncoderTrainConfig, held_apart,
-    train_held_apart,
+    Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner, OnlineModel, Teacher,
+    Teaching, TrainConfig as EncoderTrainConfig, train_held_apart,
 };
 use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
@@ -300,11 +299,7 @@ fn train_encoder(
     for session in sessions(&out.events, &signal_config) {
         learner.observe(&session, &friction(&session, &signal_config));
     }
-    let teaching = teacher.map(|teacher| Teaching {
-        teacher,
-        texts: learner.texts_of(|user| !held_apart(user)),
-        config: DistillConfig::default(),
-    });
+    let teaching = teacher.map(|teacher| Teaching::of_training_users(teacher, &learner));
     let (encoder, held_apart) = train_held_apart(
         learner.pairs(),
         seed,

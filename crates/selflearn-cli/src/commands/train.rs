@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use selflearn_log::EventLog;
-use selflearn_online::{
-    DistillConfig, OnlineLearner, Teacher, Teaching, TrainConfig, held_apart, train_held_apart,
-};
+use selflearn_online::{OnlineLearner, Teacher, Teaching, TrainConfig, train_held_apart};
 use selflearn_signals::SignalConfig;
 
 use super::Outcome;
@@ -50,11 +48,9 @@ pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
         ..TrainConfig::default()
     };
     let teacher = args.teacher.as_deref().map(Teacher::load).transpose()?;
-    let teaching = teacher.as_ref().map(|teacher| Teaching {
-        teacher,
-        texts: learner.texts_of(|user| !held_apart(user)),
-        config: DistillConfig::default(),
-    });
+    let teaching = teacher
+        .as_ref()
+        .map(|teacher| Teaching::of_training_users(teacher, &learner));
     let (encoder, report) = train_held_apart(learner.pairs(), args.seed, &train_config, teaching)?;
     anyhow::ensure!(
         report.train_pairs > 0,
