@@ -270,26 +270,28 @@ impl EventLog {
 
     fn load_ids(&self) -> Result<IdSet> {
         let mut ids = IdSet::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT event_id FROM events")
-            .map_err(|e| self.store_err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
-            let id: String = row.get(0).map_err(|e| self.store_err(e))?;
+        self.for_each_value("SELECT event_id FROM events", |id: String| {
             let fingerprint = ids.fingerprint(&id);
             ids.fingerprints.insert(fingerprint);
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT digest FROM forgotten")
-            .map_err(|e| self.store_err(e))?;
+        })?;
+        self.for_each_value("SELECT digest FROM forgotten", |digest: [u8; 16]| {
+            ids.forgotten.insert(u128::from_be_bytes(digest));
+        })?;
+        Ok(ids)
+    }
+
+    /// Calls `each` with the single column of every row `sql` selects, streaming the rows.
+    fn for_each_value<T: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        mut each: impl FnMut(T),
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(sql).map_err(|e| self.store_err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
-            let digest: [u8; 16] = row.get(0).map_err(|e| self.store_err(e))?;
-            ids.forgotten.insert(u128::from_be_bytes(digest));
+            each(row.get(0).map_err(|e| self.store_err(e))?);
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// The database file.
