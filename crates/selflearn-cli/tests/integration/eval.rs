@@ -1,10 +1,13 @@
+use std::process::Output;
+
 use crate::{selflearn, text};
 
-#[test]
-fn eval_reports_every_arm_with_the_documented_json_keys() {
+/// Runs `eval` on a 2-day world of `households` households with the vendored data, tuning on
+/// seed 4; returns the process output and the JSON report.
+fn eval_on_a_tiny_world(households: u32, seeds: &str, arms: &str) -> (Output, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("tiny.toml");
-    fs_err::write(&world, "days = 2\nhouseholds = 4\n").unwrap();
+    fs_err::write(&world, format!("days = 2\nhouseholds = {households}\n")).unwrap();
     let json = dir.path().join("ab.json");
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
     let out = selflearn(
@@ -16,9 +19,9 @@ fn eval_reports_every_arm_with_the_documented_json_keys() {
             "--world",
             world.to_str().unwrap(),
             "--seeds",
-            "5,6",
+            seeds,
             "--arms",
-            "control,precomputed",
+            arms,
             "--json",
             json.to_str().unwrap(),
             "--tune-seed",
@@ -26,13 +29,18 @@ fn eval_reports_every_arm_with_the_documented_json_keys() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = serde_json::from_str(&fs_err::read_to_string(&json).unwrap()).unwrap();
+    (out, report)
+}
+
+#[test]
+fn eval_reports_every_arm_with_the_documented_json_keys() {
+    let (out, report) = eval_on_a_tiny_world(4, "5,6", "control,precomputed");
     assert!(
         text(&out.stdout).contains("| precomputed |"),
         "{}",
         text(&out.stdout)
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["seeds"], serde_json::json!([5, 6]));
     assert!(report["data"].is_string() && report["world"].is_string());
     for arm in ["control", "precomputed"] {
@@ -94,32 +102,7 @@ fn the_demo_runs_the_loop_and_leaves_the_log_and_the_table() {
 
 #[test]
 fn the_online_arms_report_against_the_arm_before_and_the_encoder() {
-    let dir = tempfile::tempdir().unwrap();
-    let world = dir.path().join("tiny.toml");
-    fs_err::write(&world, "days = 2\nhouseholds = 6\n").unwrap();
-    let json = dir.path().join("ab.json");
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data");
-    let out = selflearn(
-        &dir.path().join("log"),
-        &[
-            "eval",
-            "--data",
-            data,
-            "--world",
-            world.to_str().unwrap(),
-            "--seeds",
-            "5",
-            "--arms",
-            "control,precomputed,global,personal,fuzzy",
-            "--tune-seed",
-            "4",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(&json).unwrap()).unwrap();
+    let (_, report) = eval_on_a_tiny_world(6, "5", "control,precomputed,global,personal,fuzzy");
     for arm in ["global", "personal", "fuzzy"] {
         assert!(
             report["arms"][arm]["relative_defect_reduction"].is_number(),
