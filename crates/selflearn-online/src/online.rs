@@ -493,8 +493,7 @@ impl OnlineModel {
     /// Everything the answer to `request` depends on besides the model: what a cache of the
     /// model's answers is keyed by ([`crate::cache`]).
     pub fn answer_key(&self, request: &RewriteRequest, layers: Layers) -> AnswerKey {
-        let personal =
-            layers == Layers::GlobalAndPersonal && self.personal.contains_key(&request.user_id);
+        let personal = self.own_index(&request.user_id, layers).is_some();
         AnswerKey {
             layers,
             text: normalise(&request.text),
