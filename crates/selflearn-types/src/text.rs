@@ -1,9 +1,16 @@
 //! Text helpers every layer compares utterances with, so that they agree on what a word is.
 
-/// Lower-cased words; punctuation other than apostrophes is dropped.
+/// The token a recogniser writes for a word it heard but does not know.
+pub const UNKNOWN_WORD: &str = "<unk>";
+
+/// Lower-cased words; punctuation other than apostrophes is dropped. The recogniser's
+/// unknown-word token stays one word of its own ([`UNKNOWN_WORD`]), never "unk".
 pub fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
+            if w == UNKNOWN_WORD {
+                return UNKNOWN_WORD.to_owned();
+            }
             w.chars()
                 .filter(|c| c.is_alphanumeric() || *c == '\'')
                 .flat_map(char::to_lowercase)
@@ -38,6 +45,7 @@ mod tests {
             words("What's the Weather, today?"),
             ["what's", "the", "weather", "today"]
         );
+        assert_eq!(words("play <unk> now"), ["play", "<unk>", "now"]);
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub struct Hypothesis {
     pub source: AsrSource,
 }
 
+/// A released hypothesis with the recogniser's unknown word written as one token: SLURP
+/// writes it `@@UNKNOWN@@`, and its normalised text splits it into `< unk >`.
+pub fn recogniser_text(hypothesis: &str) -> String {
+    let unknown = selflearn_types::text::UNKNOWN_WORD;
+    hypothesis
+        .replace("< unk >", unknown)
+        .replace("@@UNKNOWN@@", unknown)
+}
+
 /// Every real hypothesis of every sentence, by SLURP sentence id.
 #[derive(Debug, Clone, Default)]
 pub struct AsrChannel {
@@ -55,7 +64,7 @@ impl AsrChannel {
                 .entry(r.slurp_id)
                 .or_default()
                 .push(Hypothesis {
-                    text: r.hyp_text_norm.clone(),
+                    text: recogniser_text(&r.hyp_text_norm),
                     confidence: None,
                     source: AsrSource::Real {
                         session: r.session.clone(),
@@ -75,6 +84,11 @@ impl AsrChannel {
                 });
         }
         channel
+    }
+
+    /// Whether a real recording of the sentence exists.
+    pub fn has_recording(&self, slurp_id: u64) -> bool {
+        self.real.contains_key(&slurp_id)
     }
 
     /// Whether a real or synthetic-voice hypothesis exists for the sentence.
@@ -98,7 +112,10 @@ pub fn data_wer(data: &Dataset) -> (f64, Vec<(String, f64)>) {
     let real = corpus_wer(
         data.real_asr
             .iter()
-            .map(|r| (r.ref_text.as_str(), r.hyp_text_norm.as_str())),
+            .map(|r| (r.ref_text.clone(), recogniser_text(&r.hyp_text_norm)))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|(r, h)| (r.as_str(), h.as_str())),
     );
     let mut lms: Vec<String> = data.synth_asr.iter().map(|s| s.lm.clone()).collect();
     lms.sort();
@@ -136,6 +153,27 @@ mod tests {
     }
 
     #[test]
+    fn the_unknown_word_is_one_token_as_the_recogniser_meant_it() {
+        assert_eq!(
+            recogniser_text("can you put on the < unk >"),
+            "can you put on the <unk>"
+        );
+        assert_eq!(
+            recogniser_text("keep playing world @@UNKNOWN@@"),
+            "keep playing world <unk>"
+        );
+        let data = Dataset::load(&Dataset::default_dir()).unwrap();
+        let channel = AsrChannel::new(&data);
+        let heard: Vec<&Hypothesis> = channel.real.values().flatten().collect();
+        assert!(heard.iter().any(|h| h.text.contains("<unk>")));
+        assert!(
+            heard
+                .iter()
+                .all(|h| !h.text.contains("< unk >") && !h.text.contains("@@"))
+        );
+    }
+
+    #[test]
     fn hearing_prefers_real_recordings_and_never_invents_text() {
         let data = Dataset::load(&Dataset::default_dir()).unwrap();
         let channel = AsrChannel::new(&data);
@@ -147,7 +185,8 @@ mod tests {
             assert!(
                 data.real_asr
                     .iter()
-                    .any(|r| r.slurp_id == recorded && r.hyp_text_norm == heard.text)
+                    .any(|r| r.slurp_id == recorded
+                        && recogniser_text(&r.hyp_text_norm) == heard.text)
             );
         }
         let synthetic_only = data

@@ -77,7 +77,8 @@ impl ReferenceAssistant {
     }
 
     /// Whether the assistant would act on this text with the gold frame: the intent, and slot
-    /// values as the catalogues resolve them (a misheard name resolved to the right one counts).
+    /// values as the catalogues resolve them (a misheard name resolved to the right one counts,
+    /// and a gold value written in another spelling of the same name is that name).
     pub fn understands(&mut self, text: &str, intent: &str, slots: &[(String, String)]) -> bool {
         let min = self.min_confidence;
         let mut interpretation = self.interpret(text).clone();
@@ -89,7 +90,11 @@ impl ReferenceAssistant {
                 *value = found.to_owned();
             }
         }
-        same_frame(&interpretation, intent, slots)
+        let gold: Vec<(String, String)> = slots
+            .iter()
+            .map(|(kind, value)| (kind.clone(), self.catalogue.canonical(kind, value)))
+            .collect();
+        same_frame(&interpretation, intent, &gold)
     }
 
     /// Handles a request heard on a device in `device_area`. `execution_fails` says whether
@@ -197,7 +202,7 @@ fn confirmation(interpretation: &Interpretation) -> String {
 }
 
 /// Whether an interpretation is the gold frame: same intent, same multiset of (type, value)
-/// with values compared as normalised words.
+/// with values compared by meaning ([`crate::meaning::value_key`]).
 pub fn same_frame(
     interpretation: &Interpretation,
     intent: &str,
@@ -209,7 +214,7 @@ pub fn same_frame(
     let normal = |pairs: &[(String, String)]| {
         let mut v: Vec<(String, String)> = pairs
             .iter()
-            .map(|(k, value)| (k.clone(), tokenize(value).join(" ")))
+            .map(|(k, value)| (k.clone(), crate::meaning::value_key(value)))
             .collect();
         v.sort();
         v
@@ -365,5 +370,22 @@ mod tests {
         assert!(same_frame(&interpretation, "alarm_set", &gold));
         assert!(!same_frame(&interpretation, "alarm_query", &gold));
         assert!(!same_frame(&interpretation, "alarm_set", &gold[..1]));
+        // Meaning, not characters: digits equal number words, edge function words drop.
+        let said = Interpretation {
+            slots: vec![
+                ("date".into(), "for tomorrow".into()),
+                ("time".into(), "5 am".into()),
+            ],
+            ..interpretation
+        };
+        assert!(same_frame(&said, "alarm_set", &gold));
+        let other_day = Interpretation {
+            slots: vec![
+                ("date".into(), "the day after tomorrow".into()),
+                ("time".into(), "5 am".into()),
+            ],
+            ..said
+        };
+        assert!(!same_frame(&other_day, "alarm_set", &gold));
     }
 }

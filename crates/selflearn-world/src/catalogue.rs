@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use selflearn_types::text::edit_distance;
 
 use crate::dataset::Dataset;
-use crate::nlu::tokenize;
+use crate::meaning::value_key;
 
 /// Slot types whose values must be found in a catalogue. Other types (dates, times, free text)
 /// resolve to themselves; rooms resolve against the home.
@@ -63,44 +63,89 @@ impl Resolution {
     }
 }
 
-/// Normalised names per catalogue slot type.
+/// Names per catalogue slot type, as meaning keys ([`value_key`]), with the spelling variants
+/// the data writes for one name merged into it.
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     names: HashMap<String, Vec<String>>,
+    /// Per slot type, each merged spelling variant and the name it is a variant of.
+    aliases: HashMap<String, HashMap<String, String>>,
 }
 
 impl Catalogue {
-    /// Every value the data names for each catalogue slot type (SLURP, all splits, and HWU64).
+    /// Every value the data names for each catalogue slot type (SLURP, all splits, and HWU64),
+    /// with near-duplicate spellings merged into the most frequent one.
     pub fn from_data(data: &Dataset) -> Self {
         let slots = data
             .slurp
             .iter()
             .flat_map(|s| &s.slots)
             .chain(data.hwu.iter().flat_map(|s| &s.slots));
-        let mut catalogue = Self::default();
+        let mut counts: HashMap<&str, HashMap<String, u32>> = HashMap::new();
         for slot in slots {
-            catalogue.add(&slot.kind, &slot.value);
+            if CATALOGUE_KINDS.contains(&slot.kind.as_str()) {
+                *counts
+                    .entry(slot.kind.as_str())
+                    .or_default()
+                    .entry(value_key(&slot.value))
+                    .or_default() += 1;
+            }
         }
-        for names in catalogue.names.values_mut() {
-            names.sort();
-            names.dedup();
+        let mut catalogue = Self::default();
+        for (kind, counts) in counts {
+            let (names, aliases) = merge_spellings(counts);
+            catalogue.names.insert(kind.to_owned(), names);
+            catalogue.aliases.insert(kind.to_owned(), aliases);
         }
         catalogue
     }
 
-    /// Adds one name (ignored for slot types without a catalogue).
+    /// Adds one name (ignored for slot types without a catalogue); the names must be sorted
+    /// again (`sort`) before resolving.
     pub fn add(&mut self, kind: &str, value: &str) {
         if CATALOGUE_KINDS.contains(&kind) {
             self.names
                 .entry(kind.to_owned())
                 .or_default()
-                .push(normalise(value));
+                .push(value_key(value));
         }
+    }
+
+    /// Sorts and deduplicates the names after [`Catalogue::add`].
+    pub fn sort(&mut self) {
+        for names in self.names.values_mut() {
+            names.sort();
+            names.dedup();
+        }
+    }
+
+    /// The name a value stands for when it is a known spelling (the value's meaning key
+    /// otherwise): what gold slot values are compared as.
+    pub fn canonical(&self, kind: &str, value: &str) -> String {
+        let key = value_key(value);
+        self.aliases
+            .get(kind)
+            .and_then(|a| a.get(&key))
+            .cloned()
+            .unwrap_or(key)
+    }
+
+    /// Merged spelling variants (variant, name) of one slot type.
+    pub fn variants(&self, kind: &str) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = self
+            .aliases
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .map(|(v, n)| (v.as_str(), n.as_str()))
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// Resolves one understood slot value.
     pub fn resolve(&self, kind: &str, value: &str) -> Resolution {
-        let spoken = normalise(value);
+        let spoken = self.canonical(kind, value);
         let Some(names) = self.names.get(kind) else {
             return Resolution::Free(spoken);
         };
@@ -132,8 +177,49 @@ impl Catalogue {
     }
 }
 
-fn normalise(value: &str) -> String {
-    tokenize(value).join(" ")
+/// Least character similarity of two spellings of one name.
+const SAME_NAME: f64 = 0.9;
+
+/// A name's letters without spaces, apostrophes and a final "s": "domino's", "dominos" and
+/// "pizza hut", "pizzahut" spell one name each.
+fn spelling(name: &str) -> String {
+    let letters: String = name
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\'')
+        .collect();
+    letters
+        .strip_suffix('s')
+        .filter(|l| l.chars().count() >= 3)
+        .map_or(letters.clone(), str::to_owned)
+}
+
+/// Merges near-duplicate spellings (same letters up to spaces, apostrophes and a final "s",
+/// or character similarity at least 0.9, which takes a name of ten letters or more) into the
+/// most frequent spelling. Short names never merge on similarity alone: "jon" and "jan" are
+/// two people. Returns the sorted names and the variant → name map.
+fn merge_spellings(counts: HashMap<String, u32>) -> (Vec<String>, HashMap<String, String>) {
+    let mut by_frequency: Vec<(String, u32)> = counts.into_iter().collect();
+    by_frequency.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut names: Vec<(String, String, Vec<char>)> = Vec::new();
+    let mut aliases = HashMap::new();
+    for (name, _) in by_frequency {
+        let letters = spelling(&name);
+        let chars: Vec<char> = name.chars().collect();
+        let same = names.iter().find(|(kept, kept_letters, kept_chars)| {
+            *kept_letters == letters
+                || (chars.len().max(kept_chars.len()) >= 10
+                    && similarity(&chars, kept) >= SAME_NAME)
+        });
+        match same {
+            Some((kept, _, _)) => {
+                aliases.insert(name, kept.clone());
+            }
+            None => names.push((name, letters, chars)),
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().map(|(n, _, _)| n).collect();
+    names.sort();
+    (names, aliases)
 }
 
 fn similarity(a: &[char], b: &str) -> f64 {
@@ -151,9 +237,7 @@ mod tests {
         for (kind, name) in names {
             c.add(kind, name);
         }
-        for names in c.names.values_mut() {
-            names.sort();
-        }
+        c.sort();
         c
     }
 
@@ -181,8 +265,7 @@ mod tests {
             c.resolve("person", "jen"),
             Resolution::NotFound | Resolution::Ambiguous(_)
         ));
-        let mut c2 = catalogue(&[("person", "martina"), ("person", "martine")]);
-        c2.names.get_mut("person").unwrap().sort();
+        let c2 = catalogue(&[("person", "martina"), ("person", "martine")]);
         assert_eq!(
             c2.resolve("person", "martin"),
             Resolution::Ambiguous(vec!["martina".into(), "martine".into()])
@@ -191,6 +274,58 @@ mod tests {
             c.resolve("date", "Tomorrow"),
             Resolution::Free("tomorrow".into())
         );
+    }
+
+    #[test]
+    fn spelling_variants_merge_into_the_most_frequent_spelling_and_distinct_names_do_not() {
+        let counts = |names: &[(&str, u32)]| {
+            names
+                .iter()
+                .map(|(n, c)| (value_key(n), *c))
+                .collect::<HashMap<String, u32>>()
+        };
+        let (names, aliases) = merge_spellings(counts(&[
+            ("ella fitzgerald", 5),
+            ("ella fitzgeral", 1),
+            ("ella fitzgeralds", 1),
+            ("domino's", 3),
+            ("dominos", 1),
+            ("pizza hut", 2),
+            ("pizzahut", 1),
+            ("jon", 2),
+            ("jan", 2),
+            ("laos", 1),
+            ("lagos", 1),
+            ("ireland", 1),
+            ("iceland", 1),
+        ]));
+        assert_eq!(aliases["ella fitzgeral"], "ella fitzgerald");
+        assert_eq!(aliases["ella fitzgeralds"], "ella fitzgerald");
+        // Meaning keys drop the possessive: "domino's" is the name "domino".
+        assert_eq!(aliases["dominos"], "domino");
+        assert_eq!(aliases["pizzahut"], "pizza hut");
+        for distinct in ["jon", "jan", "laos", "lagos", "ireland", "iceland"] {
+            assert!(
+                names.contains(&distinct.to_owned()),
+                "{distinct} was merged"
+            );
+        }
+        assert_eq!(names.len(), 9, "{names:?}");
+    }
+
+    #[test]
+    fn a_variant_spelling_resolves_to_its_name_without_asking() {
+        let data = Dataset::load(&Dataset::default_dir()).unwrap();
+        let c = Catalogue::from_data(&data);
+        let variants = c.variants("artist_name");
+        assert!(!variants.is_empty());
+        for (variant, name) in variants {
+            assert_eq!(
+                c.resolve("artist_name", variant),
+                Resolution::Exact(name.to_owned())
+            );
+            assert_eq!(c.canonical("artist_name", variant), name);
+        }
     }
 
     #[test]
@@ -207,5 +342,10 @@ mod tests {
             c.resolve("artist_name", &s.value),
             Resolution::Exact(_)
         ));
+        // Meaning keys: an edge function word does not make another name.
+        assert_eq!(
+            c.resolve("artist_name", &format!("the {}", s.value)),
+            c.resolve("artist_name", &s.value)
+        );
     }
 }

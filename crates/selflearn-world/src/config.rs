@@ -25,6 +25,18 @@ pub struct WorldConfig {
     pub behaviour: Behaviour,
     /// How the assistant behaves.
     pub assistant: Assistant,
+    /// Which requests people make.
+    pub requests: Requests,
+}
+
+/// Which requests people make.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Requests {
+    /// Also make requests whose sentences were never recorded by a person, heard only through
+    /// synthetic voices (38–47% WER): a harder world. Off, every request is heard through real
+    /// recordings.
+    pub synthetic_voices: bool,
 }
 
 /// Households and people.
@@ -54,6 +66,9 @@ pub struct Behaviour {
     /// How unevenly requests are popular: goal of popularity rank r is drawn with weight
     /// 1 / r^exponent (Zipf; 0 draws uniformly). Which goals are popular is drawn by the seed.
     pub popularity_exponent: f64,
+    /// Short requests are the popular ones: goals are ranked by the words of their shortest
+    /// sentence plus normal noise with this standard deviation (in words, drawn by the seed).
+    pub popularity_noise: f64,
     /// Chance that a person keeps a routine on a given day.
     pub routine_keep: f64,
     /// How far a kept routine strays from its time of day, in minutes either way.
@@ -91,6 +106,9 @@ pub struct Assistant {
     pub min_confidence: f32,
     /// Chance that a correctly understood action fails in execution (device or service down).
     pub result_failure_rate: f64,
+    /// Share of the world's goals, the most popular first, whose sentences the NLU was built
+    /// with (besides the training split), as a shipped assistant knows its common requests.
+    pub coverage: f64,
 }
 
 impl WorldConfig {
@@ -122,6 +140,7 @@ impl Default for WorldConfig {
             population: Population::default(),
             behaviour: Behaviour::default(),
             assistant: Assistant::default(),
+            requests: Requests::default(),
         }
     }
 }
@@ -144,6 +163,7 @@ impl Default for Behaviour {
             goals_per_day: 5.0,
             favourite_share: 0.6,
             popularity_exponent: 1.0,
+            popularity_noise: 2.0,
             routine_keep: 0.8,
             routine_jitter_min: 15,
             chain_after_success: 0.15,
@@ -166,6 +186,7 @@ impl Default for Assistant {
             false_wake_rate: 0.02,
             min_confidence: 0.2,
             result_failure_rate: 0.02,
+            coverage: 0.8,
         }
     }
 }

@@ -29,6 +29,10 @@ pub struct SlurpSentence {
     pub text: String,
     /// `scenario_action`.
     pub intent: String,
+    /// The scenario the intent label should start with.
+    pub scenario: String,
+    /// The action the intent label should end with.
+    pub action: String,
     /// Annotated slots.
     pub slots: Vec<Slot>,
     /// Sentences sharing a frame id are paraphrases of one request.

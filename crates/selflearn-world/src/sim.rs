@@ -2,7 +2,7 @@
 //! assistant answers what it heard, and people react. Emits the turn events (all an engine may
 //! read) and, separately, the ground truth.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
@@ -20,7 +20,7 @@ use crate::catalogue::Catalogue;
 use crate::config::WorldConfig;
 use crate::dataset::Dataset;
 use crate::nlu::corpus::training_examples;
-use crate::nlu::{Nlu, TrainConfig};
+use crate::nlu::{Example, Nlu, TrainConfig};
 use crate::truth::{Act, FailurePoint, GoalTruth, TurnTruth};
 
 const DAY_MS: i64 = 86_400_000;
@@ -93,13 +93,19 @@ pub struct World {
     assistant: ReferenceAssistant,
     /// Real hypotheses of sentences nobody in the world asks for: background speech.
     background: Vec<Hypothesis>,
-    /// Goals that stop what is playing ("stop the audio").
+    /// Goals that stop what is playing at once ("mute the music": muting, with no duration).
     stop_goals: Vec<usize>,
     /// How often each goal is asked for by anyone (Zipf over a seeded ranking).
     popularity: WeightedIndex<f64>,
+    /// Whether the assistant's NLU was built with each goal's sentences.
+    covered: Vec<bool>,
     /// The lights of each area at the start of a day, from the home fixture.
     morning_lights: BTreeMap<String, bool>,
 }
+
+/// How many times each sentence of a covered goal is in the NLU's training data: the
+/// requests an assistant is built for weigh more than the general training split.
+const COVERED_WEIGHT: usize = 3;
 
 /// The intent of requests that stop playback.
 const STOP_INTENT: &str = "audio_volume_mute";
@@ -112,10 +118,12 @@ struct Pending {
 }
 
 impl World {
-    /// Builds the world: trains the assistant's NLU, indexes recordings, draws households.
+    /// Builds the world: draws which requests are popular, trains the assistant's NLU on the
+    /// training split and the sentences of the covered (most popular) goals, indexes
+    /// recordings, draws households.
     pub fn build(config: WorldConfig, data: &Dataset) -> Self {
         let nlu = Nlu::train(
-            &training_examples(data),
+            &Self::nlu_training_examples(&config, data),
             TrainConfig {
                 seed: config.seed,
                 ..TrainConfig::default()
@@ -124,18 +132,44 @@ impl World {
         Self::build_with_nlu(config, data, nlu)
     }
 
-    /// Builds the world around an already trained NLU.
+    /// What the world's NLU is trained on: the training split (no sentence people speak) and
+    /// every sentence of the goals its coverage holds.
+    pub fn nlu_training_examples(config: &WorldConfig, data: &Dataset) -> Vec<Example> {
+        let channel = AsrChannel::new(data);
+        let mut examples = training_examples(data);
+        let goals = goals(data, &channel, &examples, config);
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let (_, covered) = popularity(&goals, config, &mut rng);
+        for (goal, _) in goals.iter().zip(&covered).filter(|(_, c)| **c) {
+            for (_, text) in goal
+                .paraphrases
+                .iter()
+                .flat_map(|p| std::iter::repeat_n(p, COVERED_WEIGHT))
+            {
+                examples.push(Example {
+                    text: text.clone(),
+                    intent: goal.intent.clone(),
+                    slots: goal.slots.clone(),
+                });
+            }
+        }
+        examples
+    }
+
+    /// Builds the world around an already trained NLU (one trained with
+    /// [`World::nlu_training_examples`] of this config makes the world [`World::build`] makes).
     pub fn build_with_nlu(config: WorldConfig, data: &Dataset, nlu: Nlu) -> Self {
         let mut rng = StdRng::seed_from_u64(config.seed);
         let channel = AsrChannel::new(data);
-        let goals = goals(data, &channel);
+        let catalogue = Catalogue::from_data(data);
+        let goals = goals(data, &channel, &training_examples(data), &config);
         let areas: Vec<String> = data
             .home
             .areas
             .iter()
             .map(|a| a.name.to_lowercase())
             .collect();
-        let popularity = popularity(goals.len(), config.behaviour.popularity_exponent, &mut rng);
+        let (popularity, covered) = popularity(&goals, &config, &mut rng);
         let morning_lights = morning_lights(data);
         let households = (0..config.households)
             .map(|h| {
@@ -150,18 +184,14 @@ impl World {
                 )
             })
             .collect();
-        let assistant = ReferenceAssistant::new(
-            nlu,
-            areas,
-            Catalogue::from_data(data),
-            config.assistant.min_confidence,
-        );
-        let asked: std::collections::HashSet<u64> = goals
+        let assistant =
+            ReferenceAssistant::new(nlu, areas, catalogue, config.assistant.min_confidence);
+        let asked: HashSet<u64> = goals
             .iter()
             .flat_map(|g| g.paraphrases.iter().map(|(id, _)| *id))
             .collect();
         let recording = |r: &crate::dataset::RealAsr| Hypothesis {
-            text: r.hyp_text_norm.clone(),
+            text: crate::asr::recogniser_text(&r.hyp_text_norm),
             confidence: None,
             source: AsrSource::Real {
                 session: r.session.clone(),
@@ -180,9 +210,7 @@ impl World {
         let stop_goals = goals
             .iter()
             .enumerate()
-            .filter(|(_, g)| {
-                g.intent == STOP_INTENT && g.paraphrases.iter().any(|(_, t)| t.starts_with("stop"))
-            })
+            .filter(|(_, g)| g.intent == STOP_INTENT && g.slots.is_empty())
             .map(|(i, _)| i)
             .collect();
         Self {
@@ -194,7 +222,41 @@ impl World {
             background,
             stop_goals,
             popularity,
+            covered,
             morning_lights,
+        }
+    }
+
+    /// Frame ids of the goals whose sentences the NLU was built with.
+    pub fn covered_frames(&self) -> HashSet<String> {
+        self.goals
+            .iter()
+            .zip(&self.covered)
+            .filter(|(_, c)| **c)
+            .map(|(g, _)| g.frame_id.clone())
+            .collect()
+    }
+
+    /// The NLU's frame accuracy on the gold sentences of covered and of uncovered goals (the
+    /// meaning-level comparison the world judges turns by).
+    pub fn coverage_report(&mut self) -> CoverageReport {
+        let mut counts = [(0u64, 0u64); 2];
+        for (goal, covered) in self.goals.iter().zip(&self.covered) {
+            for (_, text) in &goal.paraphrases {
+                let right = self.assistant.understands(text, &goal.intent, &goal.slots);
+                let entry = &mut counts[usize::from(*covered)];
+                entry.0 += u64::from(right);
+                entry.1 += 1;
+            }
+        }
+        let ratio = |(a, b): (u64, u64)| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        CoverageReport {
+            goals: self.goals.len() as u64,
+            covered_goals: self.covered.iter().filter(|c| **c).count() as u64,
+            covered_sentences: counts[1].1,
+            covered_frame_accuracy: ratio(counts[1]),
+            uncovered_sentences: counts[0].1,
+            uncovered_frame_accuracy: ratio(counts[0]),
         }
     }
 
@@ -800,6 +862,23 @@ impl World {
     }
 }
 
+/// How well the world's NLU knows the goals it covers and the ones it does not.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CoverageReport {
+    /// Goals people can make.
+    pub goals: u64,
+    /// Goals whose sentences the NLU was built with.
+    pub covered_goals: u64,
+    /// Gold sentences of covered goals.
+    pub covered_sentences: u64,
+    /// Frame accuracy on them.
+    pub covered_frame_accuracy: f64,
+    /// Gold sentences of uncovered goals.
+    pub uncovered_sentences: u64,
+    /// Frame accuracy on them.
+    pub uncovered_frame_accuracy: f64,
+}
+
 /// Asked before NLU to rewrite a request, as a real integration calls selflearn.
 pub trait RewriteHook {
     /// The text NLU should receive, and why.
@@ -894,14 +973,31 @@ fn draws(mean: f64, rng: &mut StdRng) -> usize {
     (0..trials).filter(|_| rng.random_bool(0.5)).count()
 }
 
-/// Requests people can make: SLURP devel/test frames with at least one hearable paraphrase.
-fn goals(data: &Dataset, channel: &AsrChannel) -> Vec<Goal> {
+/// Requests people can make: SLURP devel/test frames with a paraphrase people recorded (or,
+/// with `synthetic_voices`, one a synthetic voice spoke). A frame whose intent is not a
+/// well-formed `scenario_action` label the training split knows is a broken annotation and is
+/// left out.
+fn goals(
+    data: &Dataset,
+    channel: &AsrChannel,
+    training: &[Example],
+    config: &WorldConfig,
+) -> Vec<Goal> {
+    let labels: HashSet<&str> = training.iter().map(|e| e.intent.as_str()).collect();
+    let hearable = |id: u64| {
+        if config.requests.synthetic_voices {
+            channel.can_hear(id)
+        } else {
+            channel.has_recording(id)
+        }
+    };
     let mut by_frame: BTreeMap<&str, Goal> = BTreeMap::new();
-    for s in data
-        .slurp
-        .iter()
-        .filter(|s| s.split_official != "train" && channel.can_hear(s.slurp_id))
-    {
+    for s in data.slurp.iter().filter(|s| {
+        s.split_official != "train"
+            && hearable(s.slurp_id)
+            && well_formed_label(&s.intent, &s.scenario, &s.action)
+            && labels.contains(s.intent.as_str())
+    }) {
         let goal = by_frame.entry(s.frame_id.as_str()).or_insert_with(|| Goal {
             frame_id: s.frame_id.clone(),
             intent: s.intent.clone(),
@@ -919,15 +1015,58 @@ fn goals(data: &Dataset, channel: &AsrChannel) -> Vec<Goal> {
     by_frame.into_values().collect()
 }
 
-/// Popularity of each goal: Zipf weights over a ranking drawn by the seed.
-fn popularity(goal_count: usize, exponent: f64, rng: &mut StdRng) -> WeightedIndex<f64> {
-    let mut rank: Vec<usize> = (0..goal_count).collect();
-    rank.shuffle(rng);
-    let mut weights = vec![0.0; goal_count];
-    for (r, &goal) in rank.iter().enumerate() {
-        weights[goal] = 1.0 / ((r + 1) as f64).powf(exponent);
+/// Whether an intent label is `scenario_action` of its own record: SLURP's broken labels
+/// (`music`, `query`, `hue_lightup` for `iot_hue_lightup`) are not.
+fn well_formed_label(intent: &str, scenario: &str, action: &str) -> bool {
+    !scenario.is_empty()
+        && !action.is_empty()
+        && intent.len() == scenario.len() + 1 + action.len()
+        && intent.starts_with(scenario)
+        && intent[scenario.len()..].starts_with('_')
+        && intent.ends_with(action)
+}
+
+/// Popularity of each goal, and whether the NLU covers it. Short requests are the common ones:
+/// goals are ranked by the words of their shortest sentence plus normal noise (drawn by the
+/// seed), Zipf weights 1/rank^exponent follow the ranking, and the first `coverage` share of
+/// the ranking is covered.
+fn popularity(
+    goals: &[Goal],
+    config: &WorldConfig,
+    rng: &mut StdRng,
+) -> (WeightedIndex<f64>, Vec<bool>) {
+    let noise = config.behaviour.popularity_noise;
+    let mut scored: Vec<(f64, usize)> = goals
+        .iter()
+        .enumerate()
+        .map(|(i, goal)| {
+            let words = goal
+                .paraphrases
+                .iter()
+                .map(|(_, t)| t.split_whitespace().count())
+                .min()
+                .unwrap_or_default();
+            (words as f64 + noise * standard_normal(rng), i)
+        })
+        .collect();
+    scored.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut weights = vec![0.0; goals.len()];
+    let mut covered = vec![false; goals.len()];
+    let covered_count =
+        (config.assistant.coverage.clamp(0.0, 1.0) * goals.len() as f64).round() as usize;
+    for (r, &(_, goal)) in scored.iter().enumerate() {
+        weights[goal] = 1.0 / ((r + 1) as f64).powf(config.behaviour.popularity_exponent);
+        covered[goal] = r < covered_count;
     }
-    WeightedIndex::new(weights).expect("at least one goal, positive weights")
+    let popularity = WeightedIndex::new(weights).expect("at least one goal, positive weights");
+    (popularity, covered)
+}
+
+/// A standard normal draw (Box–Muller).
+fn standard_normal(rng: &mut StdRng) -> f64 {
+    let u: f64 = 1.0 - rng.random::<f64>();
+    let v: f64 = rng.random();
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
 /// Whether the lights of each area (lower-case name) are on in the home fixture.
@@ -1155,17 +1294,17 @@ mod tests {
     #[test]
     fn every_hypothesis_heard_is_a_real_recognisers_output() {
         let (out, data) = small_world(6);
-        let real: HashSet<&str> = data
+        let real: HashSet<String> = data
             .real_asr
             .iter()
-            .map(|r| r.hyp_text_norm.as_str())
+            .map(|r| crate::asr::recogniser_text(&r.hyp_text_norm))
             .collect();
         let synthetic: HashSet<&str> = data.synth_asr.iter().map(|s| s.hyp_text.as_str()).collect();
         let by_event = truth_by_event(&out.truth);
         for event in &out.events {
             let truth = by_event[event.event_id.as_str()];
             match truth.asr_source.as_str() {
-                "real" => assert!(real.contains(event.asr.text.as_str())),
+                "real" => assert!(real.contains(&event.asr.text)),
                 "synthetic" => assert!(synthetic.contains(event.asr.text.as_str())),
                 _ => assert_eq!(truth.act, Act::Teach),
             }
@@ -1448,6 +1587,99 @@ mod tests {
             })
             .count();
         assert!(own_town >= 5, "{own_town} requests about the asker's town");
+    }
+
+    #[test]
+    fn the_nlu_learns_the_covered_goals_sentences_and_never_the_rest() {
+        let (data, nlu) = shared();
+        let config = WorldConfig {
+            households: 2,
+            ..WorldConfig::default()
+        };
+        let trained: HashSet<String> = World::nlu_training_examples(&config, data)
+            .iter()
+            .map(|e| normalised(&e.text))
+            .collect();
+        let world = World::build_with_nlu(config, data, nlu.clone());
+        let covered = world.covered_frames();
+        let share = covered.len() as f64 / world.goals.len() as f64;
+        assert!((0.79..=0.81).contains(&share), "coverage {share}");
+        let texts = |covered_side: bool| -> HashSet<String> {
+            world
+                .goals
+                .iter()
+                .filter(|g| covered.contains(&g.frame_id) == covered_side)
+                .flat_map(|g| g.paraphrases.iter().map(|(_, t)| normalised(t)))
+                .collect()
+        };
+        let (known, tail) = (texts(true), texts(false));
+        assert!(known.iter().all(|t| trained.contains(t)));
+        let leaked: Vec<&String> = tail
+            .iter()
+            .filter(|t| trained.contains(*t) && !known.contains(*t))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "uncovered sentences in training: {leaked:?}"
+        );
+        // Another seed ranks popularity anew, and covers other goals.
+        let other = World::build_with_nlu(
+            WorldConfig {
+                seed: 8,
+                households: 2,
+                ..WorldConfig::default()
+            },
+            data,
+            nlu.clone(),
+        );
+        assert_ne!(other.covered_frames(), covered);
+    }
+
+    #[test]
+    fn short_requests_are_the_popular_ones_and_every_goal_is_well_labelled_and_recorded() {
+        let (data, nlu) = shared();
+        let world = World::build_with_nlu(WorldConfig::default(), data, nlu.clone());
+        let words = |g: &Goal| {
+            g.paraphrases
+                .iter()
+                .map(|(_, t)| t.split_whitespace().count())
+                .min()
+                .unwrap() as f64
+        };
+        let mean_all = world.goals.iter().map(words).sum::<f64>() / world.goals.len() as f64;
+        let mut rng = StdRng::seed_from_u64(1);
+        let draws = 5000;
+        let mean_asked = (0..draws)
+            .map(|_| words(&world.goals[world.popularity.sample(&mut rng)]))
+            .sum::<f64>()
+            / f64::from(draws);
+        assert!(
+            mean_asked < mean_all - 1.0,
+            "asked requests have {mean_asked:.2} words, all {mean_all:.2}"
+        );
+        let channel = AsrChannel::new(data);
+        for goal in &world.goals {
+            assert!(goal.intent.contains('_'), "broken label {}", goal.intent);
+            assert!(
+                goal.paraphrases
+                    .iter()
+                    .all(|(id, _)| channel.has_recording(*id))
+            );
+        }
+        assert!(!world.goals.iter().any(|g| g.intent == "hue_lightup"));
+        // The harder world keeps the sentences only synthetic voices spoke.
+        let mut harder = WorldConfig::default();
+        harder.requests.synthetic_voices = true;
+        let harder = World::build_with_nlu(harder, data, nlu.clone());
+        assert!(harder.goals.len() > world.goals.len());
+    }
+
+    #[test]
+    fn broken_labels_are_recognised() {
+        assert!(well_formed_label("iot_hue_lightup", "iot", "hue_lightup"));
+        assert!(!well_formed_label("hue_lightup", "iot", "hue_lightup"));
+        assert!(!well_formed_label("query", "weather", "query"));
+        assert!(!well_formed_label("email_sendemail", "email", "query"));
     }
 
     #[test]

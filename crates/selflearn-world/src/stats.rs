@@ -2,7 +2,7 @@
 //! what the assistant heard — so it can be compared with SLURP's published error rates and the
 //! source article.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use selflearn_types::TurnEvent;
 use serde::Serialize;
@@ -29,9 +29,17 @@ pub struct StatsSink {
     goals_succeeded: u64,
     goals_abandoned: u64,
     goal_turns: u64,
-    /// Per gold frame (intent and sorted slots): defective turns, and whether any turn of it
-    /// was correct.
-    frames: HashMap<String, (u64, bool)>,
+    /// Per gold frame (intent and sorted slots): defective turns, whether any turn of it was
+    /// correct, and its defects per failure point.
+    frames: HashMap<String, (u64, bool, BTreeMap<&'static str, u64>)>,
+    first_requests: u64,
+    first_request_defects: u64,
+    /// Frames whose sentences the NLU was built with, when known.
+    covered: Option<HashSet<String>>,
+    /// Defective turns of goals whose frame is not covered.
+    defects_on_uncovered: u64,
+    /// Defective turns per goal not yet ended (a goal's frame is known when it ends).
+    pending_goal_defects: HashMap<u64, u64>,
 }
 
 /// The statistics of a world run.
@@ -41,7 +49,9 @@ pub struct WorldStats {
     pub turns: u64,
     /// Defective turns over all turns.
     pub defect_rate: f64,
-    /// Share of all turns per failure point.
+    /// Defective first requests of goals over first requests (retries excluded).
+    pub first_request_defect_rate: f64,
+    /// Share of defective turns per failure point.
     pub failure_points: BTreeMap<String, f64>,
     /// Share of all turns per act of the person.
     pub acts: BTreeMap<String, f64>,
@@ -52,31 +62,56 @@ pub struct WorldStats {
     /// Goals pursued.
     pub goals: u64,
     /// Goals achieved over goals.
-    pub goal_success_rate: f64,
+    pub goal_success: f64,
     /// Goals given up over goals.
     pub abandonment_rate: f64,
     /// Mean turns per goal.
     pub turns_per_goal: f64,
-    /// WER of what the assistant heard, by source (`real, first requests`, `real, all`,
-    /// `synthetic`).
-    pub wer: BTreeMap<String, f64>,
+    /// WER of what the assistant heard: `real_first` (first requests from real recordings),
+    /// `real_all`, `synthetic`.
+    pub heard_wer: BTreeMap<String, f64>,
     /// The NLU's intent accuracy on what it heard (requests only).
     pub heard_intent_accuracy: f64,
     /// Turns and defect rate per device kind.
     pub by_device_kind: BTreeMap<String, (u64, f64)>,
     /// Share of defective requests whose request (gold frame) some turn of the run fulfilled:
     /// the most that rewriting to a request that worked for someone could ever fix.
-    pub reachable_defect_share: f64,
+    pub reachable_share: f64,
+    /// Where the unreachable defects (of requests nobody got right) failed: share of all
+    /// defective turns per failure point.
+    pub unreachable_failure_points: BTreeMap<String, f64>,
+    /// Share of defective turns that were for goals the NLU was not built for (when the
+    /// world's coverage was known to the sink).
+    pub defects_on_uncovered_goals: Option<f64>,
+}
+
+impl StatsSink {
+    /// A sink that also splits defects by whether the NLU covers their goal.
+    pub fn with_covered_frames(covered: HashSet<String>) -> Self {
+        Self {
+            covered: Some(covered),
+            ..Self::default()
+        }
+    }
 }
 
 impl WorldSink for StatsSink {
     fn turn(&mut self, event: &TurnEvent, truth: &TurnTruth) -> crate::Result<()> {
         self.turns += 1;
         self.defects += u64::from(truth.defect);
-        *self
-            .failure_points
-            .entry(truth.failure_point.name())
-            .or_default() += 1;
+        if truth.defect {
+            *self
+                .failure_points
+                .entry(truth.failure_point.name())
+                .or_default() += 1;
+            if let Some(goal) = truth.goal_id {
+                *self.pending_goal_defects.entry(goal).or_default() += 1;
+            }
+        }
+        if truth.act == Act::NewGoal {
+            self.first_requests += 1;
+            self.first_request_defects += u64::from(truth.defect);
+        }
         *self.acts.entry(act_name(truth.act)).or_default() += 1;
         if truth.defect {
             self.barge_ins_on_defects += u64::from(truth.barged_in);
@@ -93,6 +128,9 @@ impl WorldSink for StatsSink {
                 .or_default();
             frame.0 += u64::from(truth.defect);
             frame.1 |= !truth.defect;
+            if truth.defect {
+                *frame.2.entry(truth.failure_point.name()).or_default() += 1;
+            }
         }
         let kind = event.device.kind.as_str().to_owned();
         let device = self.by_device.entry(kind).or_default();
@@ -106,9 +144,9 @@ impl WorldSink for StatsSink {
                 entry.1 += words as u64;
             };
             if truth.asr_source == "real" {
-                add("real, all requests");
+                add("real_all");
                 if truth.act == Act::NewGoal {
-                    add("real, first requests");
+                    add("real_first");
                 }
             } else {
                 add("synthetic");
@@ -121,6 +159,15 @@ impl WorldSink for StatsSink {
     }
 
     fn goal(&mut self, goal: &GoalTruth) -> crate::Result<()> {
+        if let Some(covered) = &self.covered {
+            let defects = self
+                .pending_goal_defects
+                .remove(&goal.goal_id)
+                .unwrap_or_default();
+            if !covered.contains(&goal.frame_id) {
+                self.defects_on_uncovered += defects;
+            }
+        }
         self.goals += 1;
         self.goals_succeeded += u64::from(goal.success);
         self.goals_abandoned += u64::from(goal.abandoned);
@@ -147,28 +194,31 @@ fn ratio(a: u64, b: u64) -> f64 {
 impl StatsSink {
     /// The statistics so far.
     pub fn report(&self) -> WorldStats {
-        let share = |counts: &BTreeMap<&'static str, u64>| {
+        let share = |counts: &BTreeMap<&'static str, u64>, of: u64| {
             counts
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), ratio(*v, self.turns)))
+                .map(|(k, v)| ((*k).to_owned(), ratio(*v, of)))
                 .collect()
         };
-        let mut failure_points: BTreeMap<String, f64> = share(&self.failure_points);
+        let mut failure_points: BTreeMap<String, f64> = share(&self.failure_points, self.defects);
         for point in FailurePoint::ALL {
-            failure_points.entry(point.name().to_owned()).or_insert(0.0);
+            if point != FailurePoint::Correct {
+                failure_points.entry(point.name().to_owned()).or_insert(0.0);
+            }
         }
         WorldStats {
             turns: self.turns,
             defect_rate: ratio(self.defects, self.turns),
+            first_request_defect_rate: ratio(self.first_request_defects, self.first_requests),
             failure_points,
-            acts: share(&self.acts),
+            acts: share(&self.acts, self.turns),
             barge_in_rate_on_defects: ratio(self.barge_ins_on_defects, self.defects),
             barge_in_rate_on_correct: ratio(self.barge_ins_on_correct, self.correct_turns),
             goals: self.goals,
-            goal_success_rate: ratio(self.goals_succeeded, self.goals),
+            goal_success: ratio(self.goals_succeeded, self.goals),
             abandonment_rate: ratio(self.goals_abandoned, self.goals),
             turns_per_goal: ratio(self.goal_turns, self.goals),
-            wer: self
+            heard_wer: self
                 .wer
                 .iter()
                 .map(|(k, (e, w))| ((*k).to_owned(), ratio(*e, *w)))
@@ -179,14 +229,27 @@ impl StatsSink {
                 .iter()
                 .map(|(k, (n, d))| (k.clone(), (*n, ratio(*d, *n))))
                 .collect(),
-            reachable_defect_share: {
+            defects_on_uncovered_goals: self
+                .covered
+                .as_ref()
+                .map(|_| ratio(self.defects_on_uncovered, self.defects)),
+            reachable_share: {
                 let (reachable, all) =
                     self.frames
                         .values()
-                        .fold((0, 0), |(r, a), (defects, fulfilled)| {
+                        .fold((0, 0), |(r, a), (defects, fulfilled, _)| {
                             (r + if *fulfilled { *defects } else { 0 }, a + defects)
                         });
                 ratio(reachable, all)
+            },
+            unreachable_failure_points: {
+                let mut points: BTreeMap<String, f64> = BTreeMap::new();
+                for (_, _, by_point) in self.frames.values().filter(|f| !f.1) {
+                    for (point, n) in by_point {
+                        *points.entry((*point).to_owned()).or_default() += ratio(*n, self.defects);
+                    }
+                }
+                points
             },
         }
     }
@@ -207,8 +270,12 @@ impl WorldStats {
             pct(self.defect_rate)
         ));
         out.push_str(&format!(
+            "| first-request defect rate | {} |\n",
+            pct(self.first_request_defect_rate)
+        ));
+        out.push_str(&format!(
             "| goal success rate | {} |\n",
-            pct(self.goal_success_rate)
+            pct(self.goal_success)
         ));
         out.push_str(&format!(
             "| abandonment rate (goals given up) | {} |\n",
@@ -228,17 +295,30 @@ impl WorldStats {
         ));
         out.push_str(&format!(
             "| defective requests whose request someone got right (reachable by rewriting) | {} |\n",
-            pct(self.reachable_defect_share)
+            pct(self.reachable_share)
         ));
-        for (source, wer) in &self.wer {
+        if let Some(uncovered) = self.defects_on_uncovered_goals {
+            out.push_str(&format!(
+                "| defective turns on goals the NLU was not built for | {} |\n",
+                pct(uncovered)
+            ));
+        }
+        for (source, wer) in &self.heard_wer {
             out.push_str(&format!("| WER heard, {source} | {} |\n", pct(*wer)));
         }
-        out.push_str("\n| failure point | share of turns |\n|---|---|\n");
-        for point in FailurePoint::ALL {
+        out.push_str(
+            "\n| failure point | share of defective turns | of which on requests nobody got right |\n|---|---|---|\n",
+        );
+        for (point, share) in &self.failure_points {
+            let unreachable = self
+                .unreachable_failure_points
+                .get(point)
+                .copied()
+                .unwrap_or_default();
             out.push_str(&format!(
-                "| {} | {} |\n",
-                point.name(),
-                pct(self.failure_points[point.name()])
+                "| {point} | {} | {} |\n",
+                pct(*share),
+                pct(unreachable)
             ));
         }
         out.push_str("\n| act | share of turns |\n|---|---|\n");
@@ -250,5 +330,114 @@ impl WorldStats {
             out.push_str(&format!("| {kind} | {turns} | {} |\n", pct(*rate)));
         }
         out
+    }
+}
+
+/// One seed's world: its statistics and how well its NLU knows its goals.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedStats {
+    /// The world seed.
+    pub seed: u64,
+    /// The run's statistics.
+    #[serde(flatten)]
+    pub stats: WorldStats,
+    /// The NLU on covered and uncovered goals.
+    pub nlu: crate::sim::CoverageReport,
+}
+
+/// Builds the world of `config` with each seed (its own popularity, coverage and NLU), runs it
+/// and collects its statistics; the seeds run on separate threads.
+pub fn over_seeds(
+    config: &crate::config::WorldConfig,
+    data: &crate::Dataset,
+    seeds: &[u64],
+) -> crate::Result<Vec<SeedStats>> {
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = seeds
+            .iter()
+            .map(|&seed| {
+                scope.spawn(move || -> crate::Result<SeedStats> {
+                    let config = crate::config::WorldConfig {
+                        seed,
+                        ..config.clone()
+                    };
+                    let mut world = crate::sim::World::build(config, data);
+                    let nlu = world.coverage_report();
+                    let mut sink = StatsSink::with_covered_frames(world.covered_frames());
+                    world.run(&mut sink)?;
+                    Ok(SeedStats {
+                        seed,
+                        stats: sink.report(),
+                        nlu,
+                    })
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().expect("a world run does not panic"))
+            .collect()
+    })
+}
+
+/// The mean over seeds of every number of their reports (objects averaged key by key), with
+/// the per-seed reports under `per_seed`.
+pub fn averaged(runs: &[SeedStats]) -> serde_json::Value {
+    let values: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("statistics serialise"))
+        .collect();
+    let mut mean = mean_of(&values.iter().collect::<Vec<_>>());
+    if let serde_json::Value::Object(map) = &mut mean {
+        map.remove("seed");
+        map.insert(
+            "seeds".into(),
+            runs.iter().map(|r| r.seed).collect::<Vec<_>>().into(),
+        );
+        map.insert("per_seed".into(), values.into());
+    }
+    mean
+}
+
+fn mean_of(values: &[&serde_json::Value]) -> serde_json::Value {
+    use serde_json::Value;
+    match values.first() {
+        Some(Value::Number(_)) => {
+            let numbers: Vec<f64> = values.iter().filter_map(|v| v.as_f64()).collect();
+            serde_json::json!(numbers.iter().sum::<f64>() / numbers.len().max(1) as f64)
+        }
+        Some(Value::Object(first)) => Value::Object(
+            first
+                .keys()
+                .map(|key| {
+                    let children: Vec<&Value> = values.iter().filter_map(|v| v.get(key)).collect();
+                    (key.clone(), mean_of(&children))
+                })
+                .collect(),
+        ),
+        Some(Value::Array(first)) => Value::Array(
+            (0..first.len())
+                .map(|i| {
+                    let children: Vec<&Value> = values.iter().filter_map(|v| v.get(i)).collect();
+                    mean_of(&children)
+                })
+                .collect(),
+        ),
+        Some(other) => (*other).clone(),
+        None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn averages_numbers_key_by_key_and_keeps_the_seeds() {
+        let a = serde_json::json!({"seed": 1, "x": 1.0, "m": {"k": 2.0}, "p": [1, 3.0]});
+        let b = serde_json::json!({"seed": 2, "x": 3.0, "m": {"k": 4.0}, "p": [3, 5.0]});
+        let mean = mean_of(&[&a, &b]);
+        assert_eq!(mean["x"], 2.0);
+        assert_eq!(mean["m"]["k"], 3.0);
+        assert_eq!(mean["p"][1], 4.0);
     }
 }

@@ -1,8 +1,8 @@
 //! `selflearn eval`: the closed loop on the world. Each arm lives the same days of the same
 //! world (same seeds, people and goals); the precomputed arm learns a rewrite table from its
 //! own event log every simulated night and consults it before NLU the next day. Reports each
-//! arm's defect rate, relative defect reduction against control (with a 95% interval over
-//! seeds), wins, losses and trigger rate, as markdown and optionally as JSON.
+//! arm's defect rate, relative defect reduction against control (with a 95% Student's t
+//! interval over seeds), wins, losses and trigger rate, as markdown and optionally as JSON.
 //!
 //! The miner's thresholds come from the configuration (`[miner]`), or, with `--tune-seed`, from
 //! a small grid searched on that seed alone, which must not be one of the reported seeds.
@@ -23,8 +23,6 @@ use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use selflearn_world::Dataset;
 use selflearn_world::config::WorldConfig;
-use selflearn_world::nlu::corpus::training_examples;
-use selflearn_world::nlu::{Nlu, TrainConfig};
 use selflearn_world::sim::{Collected, RewriteHook, World};
 use serde::Serialize;
 
@@ -191,22 +189,18 @@ struct Comparison {
     ci95: [f64; 2],
 }
 
-/// Pooled relative defect reduction of `treated` against `base`, and the 95% interval of the
-/// per-seed reductions.
+/// Relative defect reduction of `treated` against `base`: the mean of the per-seed (paired)
+/// reductions, and its 95% Student's t interval over seeds, so the point and the interval are
+/// of the same quantity.
 fn compare(base: &[ArmRun], treated: &[ArmRun]) -> (f64, [f64; 2]) {
     let per_seed: Vec<f64> = treated
         .iter()
         .zip(base)
         .map(|(t, b)| (b.defect_rate() - t.defect_rate()) / b.defect_rate().max(f64::MIN_POSITIVE))
         .collect();
-    let rate = |runs: &[ArmRun]| {
-        ratio(
-            runs.iter().map(|r| r.defects).sum(),
-            runs.iter().map(|r| r.turns).sum(),
-        )
-    };
-    let pooled = (rate(base) - rate(treated)) / rate(base).max(f64::MIN_POSITIVE);
-    (pooled, interval(&per_seed))
+    let interval = interval(&per_seed);
+    let mean = per_seed.iter().sum::<f64>() / per_seed.len().max(1) as f64;
+    (mean, interval)
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -328,15 +322,15 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         Some(path) => WorldConfig::load(path)?,
         None => WorldConfig::default(),
     };
-    let nlu = Nlu::train(&training_examples(&data), TrainConfig::default());
+    // Popularity, and so the NLU's coverage, is drawn by the seed: each seed's world trains
+    // its own NLU, the same one in every arm of that seed.
     let world_of = |seed: u64| {
-        World::build_with_nlu(
+        World::build(
             WorldConfig {
                 seed,
                 ..base.clone()
             },
             &data,
-            nlu.clone(),
         )
     };
     let (miner, tuning) = match args.tune_seed {
@@ -457,7 +451,7 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         );
     }
     println!(
-        "| arm | defect rate | relative defect reduction vs control | 95% interval over seeds | vs the arm before | wins | losses | win:loss | trigger rate |"
+        "| arm | defect rate | relative defect reduction vs control | 95% t interval over seeds | vs the arm before | wins | losses | win:loss | trigger rate |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for arm in runs.keys() {
@@ -489,7 +483,9 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// Mean ± 1.96 standard errors of per-seed values (a single seed gives a zero-width interval).
+/// Mean ± t(0.975, n − 1) standard errors of per-seed values: Student's t, since a handful of
+/// seeds is far from the normal limit (4.30 for 3 seeds, not 1.96). A single seed gives a
+/// zero-width interval.
 fn interval(values: &[f64]) -> [f64; 2] {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
@@ -497,8 +493,23 @@ fn interval(values: &[f64]) -> [f64; 2] {
         return [mean, mean];
     }
     let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let half = 1.96 * (variance / n).sqrt();
+    let half = t_975(values.len() - 1) * (variance / n).sqrt();
     [mean - half, mean + half]
+}
+
+/// The 0.975 quantile of Student's t with `df` degrees of freedom (tabulated to 30, then the
+/// normal limit with the first correction term).
+fn t_975(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=30 => TABLE[df - 1],
+        _ => 1.959_964 + 2.4 / df as f64,
+    }
 }
 
 /// What the online arms need from training: the encoder trained on the training seed.
@@ -600,3 +611,33 @@ pub(crate) fn live(
 
 /// Character similarity above which the fuzzy baseline rewrites.
 const FUZZY_THRESHOLD: f64 = 0.8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_seeds_use_students_t_with_two_degrees_of_freedom() {
+        let [low, high] = interval(&[0.1, 0.2, 0.3]);
+        // mean 0.2, sd 0.1, se 0.1/sqrt(3); half-width 4.303 * se = 0.2484
+        assert!((high - low - 2.0 * 4.303 * 0.1 / 3f64.sqrt()).abs() < 1e-9);
+        assert!(((low + high) / 2.0 - 0.2).abs() < 1e-12);
+        assert_eq!(interval(&[0.5]), [0.5, 0.5]);
+        assert!((t_975(60) - 2.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn the_point_estimate_is_the_mean_of_the_paired_per_seed_reductions() {
+        let run = |turns, defects| ArmRun {
+            turns,
+            defects,
+            ..ArmRun::default()
+        };
+        // Seed 1: 0.5 -> 0.25 (50%); seed 2 (ten times the turns): 0.5 -> 0.45 (10%).
+        let base = [run(100, 50), run(1000, 500)];
+        let treated = [run(100, 25), run(1000, 450)];
+        let (point, [low, high]) = compare(&base, &treated);
+        assert!((point - 0.3).abs() < 1e-12, "{point}");
+        assert!(low < point && point < high);
+    }
+}

@@ -16,7 +16,7 @@ use selflearn_world::nlu::corpus::{asr_examples, gold_examples, training_example
 use selflearn_world::nlu::eval::{NluScores, score};
 use selflearn_world::nlu::{Nlu, TrainConfig};
 use selflearn_world::sim::{Collected, World, WorldSink};
-use selflearn_world::stats::StatsSink;
+use selflearn_world::stats::{averaged, over_seeds};
 use selflearn_world::truth::{GoalTruth, TurnTruth};
 use serde::Serialize;
 
@@ -120,6 +120,10 @@ pub struct StatsArgs {
     /// Which world.
     #[command(flatten)]
     pub source: WorldSource,
+    /// Run the world with each of these seeds (each with its own popularity, coverage and
+    /// NLU) and report the mean with the per-seed values; overrides `--seed`.
+    #[arg(long, value_delimiter = ',', value_name = "A,B,C")]
+    pub seeds: Vec<u64>,
     /// Also write the statistics as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -137,6 +141,12 @@ pub struct NluArgs {
     /// Training passes.
     #[arg(long, default_value_t = TrainConfig::default().epochs)]
     pub epochs: usize,
+    /// World file whose goals' coverage is also reported (the defaults when absent).
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+    /// Overrides the world file's seed (which goals are popular, and so covered).
+    #[arg(long, value_name = "SEED")]
+    pub world_seed: Option<u64>,
     /// Also write the figures as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -155,6 +165,10 @@ struct NluReport {
     training_examples: usize,
     real_asr_wer_test: f64,
     rows: Vec<(String, NluScores)>,
+    /// The world's own NLU (training split plus its covered goals) on covered and uncovered
+    /// goals.
+    world_seed: u64,
+    coverage: selflearn_world::sim::CoverageReport,
 }
 
 /// Runs a world subcommand.
@@ -307,27 +321,96 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
-    let (mut world, config) = args.source.build()?;
-    let mut sink = StatsSink::default();
+    let mut config = match &args.source.world {
+        Some(path) => WorldConfig::load(path)?,
+        None => WorldConfig::default(),
+    };
+    if let Some(seed) = args.source.seed {
+        config.seed = seed;
+    }
+    let seeds = if args.seeds.is_empty() {
+        vec![config.seed]
+    } else {
+        args.seeds.clone()
+    };
+    let data = Dataset::load(&args.source.data)?;
     let started = Instant::now();
-    world.run(&mut sink)?;
+    let runs = over_seeds(&config, &data, &seeds)?;
     let seconds = started.elapsed().as_secs_f64();
-    let report = sink.report();
+    for run in &runs {
+        println!(
+            "world: {} households, {} days, seed {}; data {}\n",
+            config.households,
+            config.days,
+            run.seed,
+            args.source.data.display()
+        );
+        print!("{}", run.stats.markdown());
+        println!(
+            "\nNLU frame accuracy on gold sentences: covered goals {:.3} ({} sentences of {} goals), uncovered {:.3} ({} sentences of {} goals)\n",
+            run.nlu.covered_frame_accuracy,
+            run.nlu.covered_sentences,
+            run.nlu.covered_goals,
+            run.nlu.uncovered_frame_accuracy,
+            run.nlu.uncovered_sentences,
+            run.nlu.goals - run.nlu.covered_goals
+        );
+    }
+    let mean = averaged(&runs);
+    if runs.len() > 1 {
+        println!("mean over seeds {seeds:?}:\n");
+        println!("| measure | mean | per seed |\n|---|---|---|");
+        let rows = [
+            ("defect rate", "/defect_rate"),
+            ("first-request defect rate", "/first_request_defect_rate"),
+            ("goal success", "/goal_success"),
+            ("reachable share of defects", "/reachable_share"),
+            (
+                "heard WER, real recordings, first requests",
+                "/heard_wer/real_first",
+            ),
+            ("repeats (share of turns)", "/acts/repeat"),
+            ("rephrases (share of turns)", "/acts/rephrase"),
+            (
+                "NLU frame accuracy, covered goals",
+                "/nlu/covered_frame_accuracy",
+            ),
+            (
+                "NLU frame accuracy, uncovered goals",
+                "/nlu/uncovered_frame_accuracy",
+            ),
+            ("defects on uncovered goals", "/defects_on_uncovered_goals"),
+        ];
+        for (name, pointer) in rows {
+            let per_seed: Vec<String> = mean["per_seed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| {
+                    format!(
+                        "{:.3}",
+                        r.pointer(pointer)
+                            .and_then(|v| v.as_f64())
+                            .unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            println!(
+                "| {name} | {:.3} | {} |",
+                mean.pointer(pointer)
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(f64::NAN),
+                per_seed.join(", ")
+            );
+        }
+    }
+    let turns: u64 = runs.iter().map(|r| r.stats.turns).sum();
     println!(
-        "world: {} households, {} days, seed {}; data {}\n",
-        config.households,
-        config.days,
-        config.seed,
-        args.source.data.display()
-    );
-    print!("{}", report.markdown());
-    println!(
-        "\nsimulated {} turns in {seconds:.2} s ({:.0} turns/min)",
-        report.turns,
-        report.turns as f64 / seconds * 60.0
+        "\nbuilt and simulated {} seeds ({turns} turns) in {seconds:.1} s",
+        runs.len()
     );
     if let Some(path) = &args.json {
-        fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
+        fs_err::write(path, serde_json::to_string_pretty(&mean)?)?;
     }
     Ok(Outcome::Clean)
 }
@@ -388,6 +471,28 @@ fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
             s.slot_f1
         );
     }
+    let mut world_config = match &args.world {
+        Some(path) => WorldConfig::load(path)?,
+        None => WorldConfig::default(),
+    };
+    if let Some(seed) = args.world_seed {
+        world_config.seed = seed;
+    }
+    let world_seed = world_config.seed;
+    let coverage = World::build(world_config, &data).coverage_report();
+    println!(
+        "\nThe world's NLU (seed {world_seed}: the training split plus the sentences of the {} most popular of {} goals), frame accuracy on gold text:",
+        coverage.covered_goals, coverage.goals
+    );
+    println!("| goals | sentences | frame accuracy |\n|---|---|---|");
+    println!(
+        "| covered (built for) | {} | {:.3} |",
+        coverage.covered_sentences, coverage.covered_frame_accuracy
+    );
+    println!(
+        "| uncovered (the tail) | {} | {:.3} |",
+        coverage.uncovered_sentences, coverage.uncovered_frame_accuracy
+    );
     let (real_wer, synthetic) = data_wer(&data);
     println!(
         "\nWER of the recognisers on this data: real recordings {:.1}%",
@@ -404,6 +509,8 @@ fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
             training_examples: training.len(),
             real_asr_wer_test: real_wer,
             rows,
+            world_seed,
+            coverage,
         };
         fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }

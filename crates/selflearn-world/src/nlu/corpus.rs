@@ -87,7 +87,7 @@ pub fn asr_examples(data: &Dataset, split: &str, lm: Option<&str>) -> Vec<Exampl
         None => data
             .real_asr
             .iter()
-            .filter_map(|r| label(r.slurp_id, &r.hyp_text_norm))
+            .filter_map(|r| label(r.slurp_id, &crate::asr::recogniser_text(&r.hyp_text_norm)))
             .collect(),
         Some(lm) => data
             .synth_asr
