@@ -64,6 +64,11 @@ pub struct OnlineConfig {
     pub guard_served_share: f64,
     /// Least ranker probability to rewrite.
     pub threshold: f32,
+    /// Least character or phonetic similarity (the higher of the two) between a request and
+    /// its rewrite: a rewrite repairs a mishearing of what was asked; it never swaps in another
+    /// request, however often that one worked ("i want to hear festival playlist" is not
+    /// "i want to hear purple haze").
+    pub min_similarity: f32,
 }
 
 impl Default for OnlineConfig {
@@ -75,6 +80,7 @@ impl Default for OnlineConfig {
             guard_min_heard: 2,
             guard_served_share: 0.5,
             threshold: 0.5,
+            min_similarity: 0.6,
         }
     }
 }
@@ -536,6 +542,7 @@ impl OnlineModel {
         let best = self
             .candidates(&query, own)
             .into_iter()
+            .filter(|(_, f)| f[1].max(f[9]) >= self.config.min_similarity)
             .map(|(c, f)| (c, f, ranker.score(&f)))
             .max_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.0.text.cmp(&a.0.text)));
         let Some((candidate, f, score)) = best else {
@@ -614,6 +621,10 @@ mod tests {
     }
 
     fn learn(events: &[TurnEvent]) -> OnlineModel {
+        learn_with(events, OnlineConfig::default())
+    }
+
+    fn learn_with(events: &[TurnEvent], online: OnlineConfig) -> OnlineModel {
         let config = SignalConfig::default();
         let mut learner = OnlineLearner::new();
         for session in sessions(events, &config) {
@@ -623,7 +634,7 @@ mod tests {
             .finish(
                 Encoder::random(1),
                 Arc::new(Lexicon::default()),
-                OnlineConfig::default(),
+                online,
                 "test",
             )
             .unwrap()
@@ -746,6 +757,76 @@ mod tests {
         assert!(why.contains("served 5 times for 5 people"), "{why}");
         assert!(!ask(&model, "newcomer", "what is the weather in paris").rewritten);
         assert!(!ask(&model, "p0", "play imagine dragons").rewritten);
+    }
+
+    #[test]
+    fn a_rewrite_repairs_a_mishearing_and_never_swaps_in_another_request() {
+        let say = |user: &str, k: usize, at: i64, text: &str, ok: bool| {
+            let outcome = if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            turn_saying(user, &format!("{user}-{k}"), at, text, outcome)
+        };
+        let mut events = Vec::new();
+        for u in 0..5 {
+            let user = format!("p{u}");
+            // A mishearing repaired, and a request given up for another one.
+            events.push(say(&user, 0, 0, "play maj and dragons", false));
+            events.push(say(&user, 1, 8_000, "play imagine dragons", true));
+            events.push(say(
+                &user,
+                2,
+                600_000,
+                "i want to hear festival playlist",
+                false,
+            ));
+            events.push(say(&user, 3, 608_000, "i want to hear purple haze", true));
+            events.push(say(
+                &user,
+                4,
+                1_200_000,
+                "put my dinner with love star on the calendar for today",
+                false,
+            ));
+            events.push(say(
+                &user,
+                5,
+                1_208_000,
+                "what is my dinner at red lobster at nine o'clock",
+                true,
+            ));
+        }
+        let swapped = [
+            "i want to hear festival playlist",
+            "put my dinner with love star on the calendar for today",
+        ];
+        // Without the floor the ranker takes the pairs people moved along, whatever they say.
+        let unguarded = learn_with(
+            &events,
+            OnlineConfig {
+                min_similarity: 0.0,
+                ..OnlineConfig::default()
+            },
+        );
+        assert!(
+            swapped
+                .iter()
+                .any(|s| ask(&unguarded, "newcomer", s).rewritten),
+            "the test needs a ranker that would swap requests"
+        );
+        let model = learn(&events);
+        for text in swapped {
+            let answer = ask(&model, "newcomer", text);
+            assert!(!answer.rewritten, "{text} became {answer:?}");
+            let own = ask(&model, "p0", text);
+            assert!(!own.rewritten, "{text} became {own:?} for its own user");
+        }
+        assert_eq!(
+            ask(&model, "newcomer", "play madge and dragons").text,
+            "play imagine dragons"
+        );
     }
 
     #[test]
