@@ -192,10 +192,10 @@ fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<Outcome
             sync: SyncPolicy::Normal,
         },
     )?;
-    // About 220 turns per household-week in the default world; leave some margin.
+    // About 157 turns per household-week in the default world (seeds 101-103); leave margin.
     let mut world = World::build(
         WorldConfig {
-            households: (turns / 180 + 1) as u32,
+            households: (turns / 130 + 1) as u32,
             days: 7,
             ..WorldConfig::default()
         },
