@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod format;
+mod parallel;
 
 use std::process::ExitCode;
 

@@ -216,8 +216,9 @@ impl Miner {
     }
 
     /// Solves the chain and keeps, per source, the best supported reformulation that was not
-    /// rolled back.
-    pub fn finish(self, config: &MinerConfig) -> Mined {
+    /// rolled back. The miner is left as it was, so a nightly job can observe the next day and
+    /// finish again without re-reading what it has seen.
+    pub fn finish(&self, config: &MinerConfig) -> Mined {
         let _span = tracing::info_span!("mine", states = self.forms.len()).entered();
         let rollbacks = self.rollbacks(config);
         let dropped: HashSet<(usize, usize)> = rollbacks.iter().map(|(pair, _)| *pair).collect();
@@ -347,6 +348,30 @@ mod tests {
         // The bad form always moves to the good one, which always succeeds.
         assert!((entry.source_success - 1.0).abs() < 1e-9 || entry.source_success <= 0.5);
         assert!((entry.target_success - 1.0).abs() < 1e-9, "{entry:?}");
+    }
+
+    /// A nightly job observes each day once and finishes every night: finishing must leave
+    /// the miner as it was, so the last night mines what one pass over every day mines.
+    #[test]
+    fn finishing_each_night_then_observing_the_next_day_mines_what_one_pass_does() {
+        let config = SignalConfig::default();
+        let events = planted(4);
+        let (first, second): (Vec<TurnEvent>, Vec<TurnEvent>) = events
+            .iter()
+            .cloned()
+            .partition(|e| e.user_id == "u0" || e.user_id == "u1");
+        let mut miner = Miner::new();
+        let mut nights = Vec::new();
+        for day in [&first, &second] {
+            for session in sessions(day, &config) {
+                miner.observe(&session, &friction(&session, &config));
+            }
+            nights.push(miner.finish(&MinerConfig::default()));
+        }
+        assert_eq!(nights[0].entries.len(), 1, "two users already support it");
+        assert_eq!(nights[0].entries[0].pair_users, 2);
+        assert_eq!(nights[1], mined_all(&events));
+        assert_eq!(nights[1].entries[0].pair_users, 4);
     }
 
     #[test]

@@ -47,7 +47,7 @@ impl Candidate {
         near as f32 / self.served.max(1) as f32
     }
 
-    fn count(&mut self, turn: &TurnEvent) {
+    pub(crate) fn count(&mut self, turn: &TurnEvent) {
         self.served += 1;
         *self
             .by_device

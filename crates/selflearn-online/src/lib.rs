@@ -10,6 +10,8 @@
 //! - [`ranker`]: the features and the logistic ranker trained from the logs.
 //! - [`online`]: learning the layers and answering rewrite requests, with the guard;
 //!   [`cache`] remembers a model's answers for repeated requests.
+//! - [`template`]: candidates made by filling a successful request's words around a slot
+//!   with another known value that sounds like what was heard.
 //! - [`fuzzy`]: the peer baseline, character similarity to a known successful request.
 
 #![warn(missing_docs)]
@@ -25,6 +27,7 @@ pub mod pairs;
 pub mod phonetic;
 pub mod ranker;
 pub mod teacher;
+pub mod template;
 pub mod train;
 
 pub use cache::CachedModel;
@@ -32,7 +35,7 @@ pub use distill::{DistillConfig, distill};
 pub use encoder::{DIM, Encoder, EncoderError};
 pub use online::{
     AnswerKey, ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner,
-    OnlineModel, PERSONAL,
+    OnlineModel, PERSONAL, Ranked,
 };
 pub use pairs::{FormStats, Pair, reformulation_pairs};
 pub use phonetic::{Lexicon, LexiconError};

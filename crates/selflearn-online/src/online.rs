@@ -5,6 +5,7 @@
 //! the personal layer), score each with the layer's ranker, and rewrite to the best when its
 //! score clears the threshold. Every rewrite says which layer fired and why.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use rand::rngs::StdRng;
@@ -15,11 +16,13 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use crate::encoder::Encoder;
+use crate::encoder::{Encoder, dot};
 use crate::index::{Candidate, Index, Successes, hour_of};
 use crate::pairs::{FormStats, Pair, heard_form, reformulation_pairs, served};
 use crate::phonetic::Lexicon;
-use crate::ranker::{FEATURES, Features, Query, Ranker, features};
+use crate::ranker::{FEATURES, Features, Query, Ranker, Retrieved, calibrate, features};
+use crate::template::{Filled, TemplateLearner, Templates};
+use crate::train::held_apart;
 
 /// Layer names, as answers and turn events carry them.
 pub const GLOBAL: &str = "global";
@@ -62,13 +65,22 @@ pub struct OnlineConfig {
     pub guard_min_heard: u32,
     /// ... that were served at least this share of the time.
     pub guard_served_share: f64,
-    /// Least ranker probability to rewrite.
+    /// Least ranker probability to rewrite: the threshold each layer calibrates is never below
+    /// it.
     pub threshold: f32,
+    /// Share of its rewrites each layer must get right on the users held apart from its
+    /// ranker's training (right: the reformulation the log shows working); the layer's
+    /// threshold is the lowest score that keeps it ([`crate::ranker::calibrate`]).
+    pub precision: f32,
     /// Least character or phonetic similarity (the higher of the two) between a request and
     /// its rewrite: a rewrite repairs a mishearing of what was asked; it never swaps in another
     /// request, however often that one worked ("i want to hear festival playlist" is not
     /// "i want to hear purple haze").
     pub min_similarity: f32,
+    /// Whether the layers also consider template candidates ([`crate::template`]): a
+    /// successful request's words around a slot, filled with a known value that sounds like
+    /// what was heard there.
+    pub templates: bool,
 }
 
 impl Default for OnlineConfig {
@@ -79,8 +91,10 @@ impl Default for OnlineConfig {
             personal_candidates: 5,
             guard_min_heard: 2,
             guard_served_share: 0.5,
-            threshold: 0.5,
+            threshold: 0.05,
+            precision: 0.8,
             min_similarity: 0.6,
+            templates: true,
         }
     }
 }
@@ -106,6 +120,7 @@ const RANKER_PAIRS: usize = 1_500;
 #[derive(Debug)]
 pub struct OnlineLearner {
     successes: Successes,
+    templates: TemplateLearner,
     forms: FormStats,
     pairs: Vec<Observed>,
     served_as_heard: Vec<(String, String, String, usize)>,
@@ -117,6 +132,7 @@ impl Default for OnlineLearner {
     fn default() -> Self {
         Self {
             successes: Successes::default(),
+            templates: TemplateLearner::default(),
             forms: FormStats::default(),
             pairs: Vec::new(),
             served_as_heard: Vec::new(),
@@ -139,6 +155,7 @@ impl OnlineLearner {
             if served(turn, signal) {
                 self.successes.observe(turn);
                 if turn.rewrite.is_none() {
+                    self.templates.observe(turn);
                     let example = (
                         turn.user_id.clone(),
                         heard_form(turn),
@@ -203,9 +220,10 @@ impl OnlineLearner {
         texts
     }
 
-    /// Builds the indices and trains both layers' rankers.
+    /// Builds the indices and trains both layers' rankers. The learner is left as it was, so a
+    /// nightly job can observe the next day and finish again.
     pub fn finish(
-        self,
+        &self,
         encoder: Encoder,
         lexicon: Arc<Lexicon>,
         config: OnlineConfig,
@@ -229,12 +247,15 @@ impl OnlineLearner {
             lexicon,
             global,
             personal,
-            forms: self.forms,
+            forms: self.forms.clone(),
+            templates: self.templates.finish(config.min_users),
             global_ranker: Ranker::never(config.threshold),
             personal_ranker: Ranker::never(config.threshold),
         };
         for layers in [Layers::Global, Layers::GlobalAndPersonal] {
-            let mut examples: Vec<(Features, bool)> = Vec::new();
+            // Each request's retrieved candidates, with whether its user is held apart to
+            // calibrate the threshold on.
+            let mut requests: Vec<(bool, f64, Retrieved)> = Vec::new();
             let pair_step = (self.pairs.len() / RANKER_PAIRS).max(1);
             let used_pairs = self.pairs.len().div_ceil(pair_step);
             for o in self.pairs.iter().step_by(pair_step) {
@@ -244,14 +265,21 @@ impl OnlineLearner {
                     hour: o.hour,
                     history: model.forms.of(&o.pair.failed),
                 };
-                for (candidate, f) in
-                    model.candidates(&query, model.own_index(&o.pair.user_id, layers))
-                {
-                    examples.push((f, candidate.text == o.pair.worked));
-                }
+                let own = model.own_index(&o.pair.user_id, layers);
+                let retrieved = model
+                    .candidates(&query, own)
+                    .into_iter()
+                    .map(|(candidate, f)| (f, candidate.text == o.pair.worked))
+                    .collect();
+                let asked = !model.declines(query.text, own);
+                let weight = self.pairs.len() as f64 / used_pairs as f64;
+                requests.push((asked && held_apart(&o.pair.user_id), weight, retrieved));
             }
             // As many served-as-heard requests as pairs, spread over the log.
             let step = (self.served_as_heard.len() / used_pairs.max(1)).max(1);
+            // Each sampled request stands for this many served as heard in the log.
+            let served_weight =
+                self.served_seen as f64 / self.served_as_heard.len().div_ceil(step).max(1) as f64;
             for (user, text, kind, hour) in self.served_as_heard.iter().step_by(step) {
                 let query = Query {
                     text,
@@ -259,16 +287,43 @@ impl OnlineLearner {
                     hour: *hour,
                     history: model.forms.of(text),
                 };
-                for (_, f) in model.candidates(&query, model.own_index(user, layers)) {
-                    examples.push((f, false));
-                }
+                let own = model.own_index(user, layers);
+                let retrieved = model
+                    .candidates(&query, own)
+                    .into_iter()
+                    .map(|(_, f)| (f, false))
+                    .collect();
+                // Asked as the request was before this turn served it: in no index yet because
+                // of it, and heard one time fewer. (Asked as it is now, the guard would decline
+                // every one of them, and the threshold would never meet the requests that work
+                // as heard but are new.)
+                let (heard, served) = model.forms.of(text);
+                let asked =
+                    !model.guard_declines(heard.saturating_sub(1), served.saturating_sub(1));
+                requests.push((asked && held_apart(user), served_weight, retrieved));
             }
-            if examples.iter().any(|(_, l)| *l) && examples.iter().any(|(_, l)| !*l) {
+            let training: Vec<(Features, bool)> = requests
+                .iter()
+                .filter(|(held, _, _)| !held)
+                .flat_map(|(_, _, retrieved)| retrieved.iter().copied())
+                .collect();
+            if training.iter().any(|(_, l)| *l) && training.iter().any(|(_, l)| !*l) {
                 let mut mask = [true; FEATURES.len()];
                 if layers == Layers::Global {
                     mask[5] = false;
                 }
-                let ranker = Ranker::train(&examples, &mask, config.threshold)?;
+                let mut ranker = Ranker::train(&training, &mask, config.threshold)?;
+                let held: Vec<(f64, Retrieved)> = requests
+                    .into_iter()
+                    .filter_map(|(held, weight, retrieved)| held.then_some((weight, retrieved)))
+                    .collect();
+                ranker.threshold = calibrate(
+                    &ranker,
+                    &held,
+                    |f| model.clears_floor(f),
+                    config.precision,
+                    config.threshold,
+                );
                 match layers {
                     Layers::Global => model.global_ranker = ranker,
                     Layers::GlobalAndPersonal => model.personal_ranker = ranker,
@@ -296,14 +351,16 @@ pub struct OnlineArtifact {
     pub personal: BTreeMap<String, Vec<Candidate>>,
     /// How often each heard form was served.
     pub forms: FormStats,
+    /// Carriers and slot values for template candidates.
+    pub templates: Templates,
     /// Ranker of the global layer.
     pub global_ranker: Ranker,
     /// Ranker of the personal layer.
     pub personal_ranker: Ranker,
 }
 
-/// Format version of [`OnlineArtifact`].
-pub const ARTIFACT_FORMAT: u32 = 1;
+/// Format version of [`OnlineArtifact`] (2: templates).
+pub const ARTIFACT_FORMAT: u32 = 2;
 
 /// Errors of loading an online artifact.
 #[derive(Debug, thiserror::Error)]
@@ -328,6 +385,7 @@ pub struct OnlineModel {
     global: Index,
     personal: HashMap<String, Index>,
     forms: FormStats,
+    templates: Templates,
     global_ranker: Ranker,
     personal_ranker: Ranker,
 }
@@ -346,6 +404,7 @@ impl OnlineModel {
                 .map(|(u, i)| (u.clone(), i.candidates().to_vec()))
                 .collect(),
             forms: self.forms.clone(),
+            templates: self.templates.clone(),
             global_ranker: self.global_ranker.clone(),
             personal_ranker: self.personal_ranker.clone(),
         }
@@ -364,6 +423,7 @@ impl OnlineModel {
             global: Index::build(artifact.global, &encoder),
             personal,
             forms: artifact.forms,
+            templates: artifact.templates.reindexed(),
             global_ranker: artifact.global_ranker,
             personal_ranker: artifact.personal_ranker,
             encoder,
@@ -514,40 +574,135 @@ impl OnlineModel {
         self.answer(&self.answer_key(request, layers), &request.text)
     }
 
-    /// The answer for a request with this key; `said` is the request's text as received,
-    /// returned when nothing fires.
-    pub fn answer(&self, key: &AnswerKey, said: &str) -> RewriteResponse {
+    /// What the layers consider for a request with this key: `None` when the guard declines
+    /// (the request works as it is), else every retrieved candidate with its features, its
+    /// ranker score and whether it clears the similarity floor, best score first. The answer
+    /// is the best candidate that clears the floor, when its score clears the threshold; this
+    /// says why a request was or was not rewritten.
+    pub fn ranked(&self, key: &AnswerKey) -> Option<Vec<Ranked<'_>>> {
         let (layers, text) = (key.layers, key.text.as_str());
-        let unchanged = RewriteResponse::unchanged(said.to_owned());
         let own = key.user.as_deref().and_then(|u| self.personal.get(u));
-        let (heard, served) = self.forms.of(text);
-        let works_as_heard = heard >= self.config.guard_min_heard
-            && f64::from(served) >= self.config.guard_served_share * f64::from(heard);
-        // A request that is itself in the global index served several people as it is.
-        let works_for_others = self.global.get(text).is_some();
-        let works_for_user = own.is_some_and(|own| own.get(text).is_some());
-        if text.is_empty() || works_as_heard || works_for_others || works_for_user {
-            return unchanged;
+        if self.declines(text, own) {
+            return None;
         }
+        let (heard, served) = self.forms.of(text);
         let query = Query {
             text,
             device_kind: &key.device_kind,
             hour: key.hour,
             history: (heard, served),
         };
-        let ranker = match layers {
-            Layers::Global => &self.global_ranker,
-            Layers::GlobalAndPersonal => &self.personal_ranker,
-        };
-        let best = self
+        let ranker = self.ranker(layers);
+        let mut ranked: Vec<Ranked<'_>> = self
             .candidates(&query, own)
             .into_iter()
-            .filter(|(_, f)| f[1].max(f[9]) >= self.config.min_similarity)
-            .map(|(c, f)| (c, f, ranker.score(&f)))
-            .max_by(|a, b| a.2.total_cmp(&b.2).then_with(|| b.0.text.cmp(&a.0.text)));
-        let Some((candidate, f, score)) = best else {
+            .map(|(candidate, features)| Ranked {
+                candidate: Cow::Borrowed(candidate),
+                score: ranker.score(&features),
+                clears_floor: self.clears_floor(&features),
+                features,
+                template: None,
+            })
+            .collect();
+        if self.config.templates {
+            let fills = self.templates.fill(text, &self.lexicon);
+            let encoded = (!fills.is_empty()).then(|| self.encoder.encode(text));
+            let (letters, phones) = (normalised_chars(text), self.lexicon.phones(text));
+            for filled in fills {
+                if ranked.iter().any(|r| r.candidate.text == filled.text) {
+                    continue;
+                }
+                let candidate = Candidate {
+                    text: filled.text.clone(),
+                    users: filled.carrier.support.users.min(filled.value.users),
+                    ..filled.carrier.support.clone()
+                };
+                let similarities = [
+                    dot(
+                        encoded.as_deref().unwrap_or_default(),
+                        &self.encoder.encode(&candidate.text),
+                    ),
+                    similarity_to(&letters, &candidate.text) as f32,
+                    self.lexicon.similarity_to(&phones, &candidate.text),
+                ];
+                let mine = own.and_then(|o| o.get(&candidate.text));
+                let features = features(&query, &candidate, similarities, mine);
+                ranked.push(Ranked {
+                    score: ranker.score(&features),
+                    clears_floor: self.clears_floor(&features),
+                    features,
+                    candidate: Cow::Owned(candidate),
+                    template: Some(filled),
+                });
+            }
+        }
+        ranked.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.candidate.text.cmp(&b.candidate.text))
+        });
+        Some(ranked)
+    }
+
+    /// The guard: whether a request (normalised) works as it is, so no layer may rewrite it;
+    /// `own` is the personal index that answers too, if any.
+    fn declines(&self, text: &str, own: Option<&Index>) -> bool {
+        let (heard, served) = self.forms.of(text);
+        // A request that is itself in the global index served several people as it is.
+        let works_for_others = self.global.get(text).is_some();
+        let works_for_user = own.is_some_and(|own| own.get(text).is_some());
+        text.is_empty() || self.guard_declines(heard, served) || works_for_others || works_for_user
+    }
+
+    /// The guard on a request's record: heard often enough, and served often enough of those.
+    fn guard_declines(&self, heard: u32, served: u32) -> bool {
+        heard >= self.config.guard_min_heard
+            && f64::from(served) >= self.config.guard_served_share * f64::from(heard)
+    }
+
+    /// Whether a candidate is close enough to the request, in letters or in sound, to be a
+    /// rewrite of it at all.
+    fn clears_floor(&self, features: &Features) -> bool {
+        features[1].max(features[9]) >= self.config.min_similarity
+    }
+
+    fn ranker(&self, layers: Layers) -> &Ranker {
+        match layers {
+            Layers::Global => &self.global_ranker,
+            Layers::GlobalAndPersonal => &self.personal_ranker,
+        }
+    }
+
+    /// The answer for a request with this key; `said` is the request's text as received,
+    /// returned when nothing fires.
+    pub fn answer(&self, key: &AnswerKey, said: &str) -> RewriteResponse {
+        let unchanged = RewriteResponse::unchanged(said.to_owned());
+        let ranker = self.ranker(key.layers);
+        let best = self
+            .ranked(key)
+            .and_then(|ranked| ranked.into_iter().find(|r| r.clears_floor));
+        let Some(Ranked {
+            candidate,
+            features: f,
+            score,
+            template,
+            ..
+        }) = best
+        else {
             return unchanged;
         };
+        let made = template.map_or(String::new(), |t| {
+            format!(
+                "a template: {:?} served {} times for {} people, filled with {:?} (served {} people) for the heard {:?} (similarity {:.2}); ",
+                t.carrier.support.text,
+                t.carrier.support.served,
+                t.carrier.support.users,
+                t.value.text,
+                t.value.users,
+                t.heard,
+                t.similarity
+            )
+        });
         if score.is_nan() || score < ranker.threshold {
             return unchanged;
         }
@@ -558,7 +713,7 @@ impl OnlineModel {
             layer: Some(layer.to_owned()),
             score: Some(score),
             explanation: Some(format!(
-                "{layer} layer, model {}: served {} times for {} people; dense similarity {:.2}, character similarity {:.2}, phonetic similarity {:.2}{}; ranker {:.2} >= {:.2}",
+                "{layer} layer, model {}: {made}served {} times for {} people; dense similarity {:.2}, character similarity {:.2}, phonetic similarity {:.2}{}; ranker {:.2} >= {:.2}",
                 self.version,
                 candidate.served,
                 candidate.users,
@@ -576,6 +731,21 @@ impl OnlineModel {
             artifact_version: Some(self.version.clone()),
         }
     }
+}
+
+/// One candidate an online layer considered for a request ([`OnlineModel::ranked`]).
+#[derive(Debug, Clone)]
+pub struct Ranked<'m> {
+    /// The successful request it would rewrite to (made for the request, for a template).
+    pub candidate: Cow<'m, Candidate>,
+    /// The template it was filled into, when it is one.
+    pub template: Option<Filled<'m>>,
+    /// Its features against the request.
+    pub features: Features,
+    /// The layer's ranker score.
+    pub score: f32,
+    /// Whether it is close enough in letters or sound to be a rewrite at all.
+    pub clears_floor: bool,
 }
 
 #[cfg(test)]
@@ -736,7 +906,9 @@ mod tests {
     #[test]
     fn a_misheard_request_is_rewritten_to_what_worked_and_a_working_one_left_alone() {
         let mut events = Vec::new();
-        for u in 0..5 {
+        // Enough people that the users held apart to calibrate the threshold (one in five)
+        // show the repair working.
+        for u in 0..30 {
             // Fail with the misheard form, then succeed with the right one; ask the weather.
             events.extend(turns(
                 &format!("p{u}"),
@@ -754,7 +926,7 @@ mod tests {
         assert_eq!(answer.text, "play imagine dragons");
         assert_eq!(answer.layer.as_deref(), Some(GLOBAL));
         let why = answer.explanation.unwrap();
-        assert!(why.contains("served 5 times for 5 people"), "{why}");
+        assert!(why.contains("served 30 times for 30 people"), "{why}");
         assert!(!ask(&model, "newcomer", "what is the weather in paris").rewritten);
         assert!(!ask(&model, "p0", "play imagine dragons").rewritten);
     }
@@ -770,7 +942,7 @@ mod tests {
             turn_saying(user, &format!("{user}-{k}"), at, text, outcome)
         };
         let mut events = Vec::new();
-        for u in 0..5 {
+        for u in 0..30 {
             let user = format!("p{u}");
             // A mishearing repaired, and a request given up for another one.
             events.push(say(&user, 0, 0, "play maj and dragons", false));

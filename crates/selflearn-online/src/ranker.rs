@@ -167,6 +167,67 @@ impl Ranker {
     }
 }
 
+/// The candidates one request retrieved, each with its features and whether rewriting to it
+/// is what the log shows working (the reformulation the person moved to and was served by).
+pub type Retrieved = Vec<(Features, bool)>;
+
+/// Least right rewrites a calibrated threshold must rest on: fewer, and the precision it
+/// promises is noise.
+const LEAST_RIGHT_DECISIONS: usize = 5;
+
+/// The threshold at which `ranker`, deciding as it does at request time (the best-scoring
+/// candidate that clears the similarity `floor` — `floor_of` says which do — is the rewrite),
+/// is right at least `precision` of the times it fires on `requests`: it fires on the most
+/// decisions whose precision stays that high, and sits halfway between the lowest of them and
+/// the next decision below (at `least` when there is none: nothing below argues for more).
+/// Each request comes with
+/// its weight, the requests of the log it stands for (samples of kinds of request kept at
+/// different rates must count as often as the kinds occur). Requests held apart from the
+/// ranker's training keep the estimate honest. Never below `least`; with no such score (or too
+/// few right decisions to trust it), 1.0: the layer does not fire.
+pub fn calibrate(
+    ranker: &Ranker,
+    requests: &[(f64, Retrieved)],
+    floor_of: impl Fn(&Features) -> bool,
+    precision: f32,
+    least: f32,
+) -> f32 {
+    let mut decisions: Vec<(f32, bool, f64)> = requests
+        .iter()
+        .filter_map(|(weight, retrieved)| {
+            retrieved
+                .iter()
+                .filter(|(f, _)| floor_of(f))
+                .map(|(f, right)| (ranker.score(f), *right, *weight))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+        })
+        .filter(|(score, _, _)| score.is_finite())
+        .collect();
+    decisions.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut right, mut right_weight, mut fired_weight, mut best) = (0usize, 0.0, 0.0, None);
+    for (i, &(score, is_right, weight)) in decisions.iter().enumerate() {
+        fired_weight += weight;
+        if is_right {
+            right += 1;
+            right_weight += weight;
+        }
+        // Cut only between distinct scores: every decision with this score fires alike.
+        let last_of_its_score = decisions.get(i + 1).is_none_or(|next| next.0 < score);
+        if last_of_its_score
+            && right >= LEAST_RIGHT_DECISIONS
+            && right_weight >= f64::from(precision) * fired_weight
+        {
+            best = Some(i);
+        }
+    }
+    best.map_or(1.0, |i| {
+        decisions
+            .get(i + 1)
+            .map_or(least, |next| (decisions[i].0 + next.0) / 2.0)
+            .max(least)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +250,64 @@ mod tests {
         assert!(ranker.score(&examples[1].0) < 0.2);
         assert_eq!(ranker.weights[5], 0.0, "a masked feature gets no weight");
         assert!(ranker.weights[0] > 0.0 && ranker.weights[1] > 0.0);
+    }
+
+    fn scored(score: f32) -> Features {
+        let mut f = [0.0; FEATURES.len()];
+        f[0] = score;
+        f
+    }
+
+    /// A ranker whose score is the first feature's value (near enough: a steep logistic).
+    fn identity() -> Ranker {
+        let mut weights = vec![0.0; FEATURES.len()];
+        weights[0] = 40.0;
+        Ranker {
+            weights,
+            bias: -20.0,
+            threshold: 0.5,
+        }
+    }
+
+    #[test]
+    fn calibration_finds_the_lowest_score_that_keeps_the_precision() {
+        let ranker = identity();
+        // Requests whose best candidate is right above 0.6 and wrong below; one wrong at 0.9.
+        // Down to 0.48, 10 of 12 rewrites are right (0.83); at 0.46, 10 of 13 (0.77): the
+        // threshold is halfway between the two.
+        let mut requests: Vec<(f64, Retrieved)> = Vec::new();
+        for i in 0..10 {
+            let x = 0.62 + 0.03 * i as f32;
+            requests.push((1.0, vec![(scored(x), true), (scored(0.1), false)]));
+        }
+        requests.push((1.0, vec![(scored(0.9), false)]));
+        for i in 0..10 {
+            requests.push((1.0, vec![(scored(0.3 + 0.02 * i as f32), false)]));
+        }
+        let all = |_: &Features| true;
+        let threshold = calibrate(&ranker, &requests, all, 0.8, 0.0);
+        let at = |x: f32| ranker.score(&scored(x));
+        let halfway = (at(0.48) + at(0.46)) / 2.0;
+        assert!(
+            (threshold - halfway).abs() < 1e-6,
+            "{threshold} vs {halfway}"
+        );
+        // When every decision is right, nothing argues for more than the least threshold.
+        let right_only: Vec<(f64, Retrieved)> = requests[..10].to_vec();
+        assert_eq!(calibrate(&ranker, &right_only, all, 0.8, 0.05), 0.05);
+        // A stricter precision than the data allows: the layer never fires.
+        assert_eq!(calibrate(&ranker, &requests, all, 0.99, 0.0), 1.0);
+        // Never below the configured least threshold.
+        assert_eq!(calibrate(&ranker, &requests, all, 0.8, 0.95), 0.95);
+        // Candidates that do not clear the floor are never the decision.
+        let floor = |f: &Features| f[0] < 0.6;
+        assert_eq!(calibrate(&ranker, &requests, floor, 0.8, 0.0), 1.0);
+        // Too few right decisions to trust.
+        assert_eq!(calibrate(&ranker, &requests[..3], all, 0.5, 0.0), 1.0);
+        // The one wrong rewrite at 0.9 standing for many requests of its kind: precision 0.8
+        // is out of reach at any score.
+        requests[10].0 = 10.0;
+        assert_eq!(calibrate(&ranker, &requests, all, 0.8, 0.0), 1.0);
     }
 
     /// Examples that one feature separates perfectly drive the logits far out, where a

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use selflearn_miner::{MinerConfig, RewriteTable, mine};
+use selflearn_miner::{Miner, MinerConfig, RewriteTable};
 use selflearn_online::fuzzy::FuzzyRewriter;
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use selflearn_online::{
     Encoder, HeldApartReport, Layers, Lexicon, OnlineConfig, OnlineLearner, OnlineModel, Teacher,
     Teaching, TrainConfig as EncoderTrainConfig, train_held_apart,
 };
-use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+use selflearn_signals::{SignalConfig, friction, sessions};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use selflearn_world::Dataset;
 use selflearn_world::config::WorldConfig;
@@ -27,8 +27,10 @@ use selflearn_world::sim::{Collected, RewriteHook, World};
 use serde::Serialize;
 
 use super::Outcome;
+use super::funnel::{Consulted, Funnel, funnel};
 use super::world::default_data_dir;
 use crate::config::Config;
+use crate::parallel;
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
@@ -39,6 +41,15 @@ pub struct EvalArgs {
     /// World file (TOML); the defaults of config/world.toml when absent.
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
+    /// Households of the A/B's world; without it, the world file's, or 300 when no world file
+    /// is given: global rewrites live on the same request recurring across many people, so the
+    /// A/B needs more of them than the demo's default world.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub households: Option<u32>,
+    /// Simulated days of the A/B's world; without it, the world file's, or 14 when no world
+    /// file is given.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub days: Option<u32>,
     /// World seeds; one paired A/B run per seed.
     #[arg(long, value_delimiter = ',', default_values_t = [101, 102, 103])]
     pub seeds: Vec<u64>,
@@ -52,11 +63,20 @@ pub struct EvalArgs {
     /// `--seeds`; without it, the configuration's `[miner]` thresholds are used.
     #[arg(long, value_name = "SEED")]
     pub tune_seed: Option<u64>,
+    /// Also report, for the online arms, where they lose the defects they are consulted on
+    /// (guard, retrieval, similarity floor, ranking, threshold), joined with the truth.
+    #[arg(long)]
+    pub funnel: bool,
     /// A pretrained sentence encoder (all-MiniLM-L6-v2, from `scripts/fetch-minilm.sh`) to
     /// distil into the online encoder before it trains on pairs.
     #[arg(long, value_name = "DIR")]
     pub teacher: Option<PathBuf>,
 }
+
+/// Households of the A/B's world when neither `--households` nor a world file says.
+const EVAL_HOUSEHOLDS: u32 = 300;
+/// Days of the A/B's world when neither `--days` nor a world file says.
+const EVAL_DAYS: u32 = 14;
 
 /// An A/B arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
@@ -178,6 +198,9 @@ struct ArmReport {
     trigger_rate: f64,
     /// Against the arm this one adds a layer to, when that arm ran.
     vs_previous: Option<Comparison>,
+    /// Where the online layer lost the defects it was consulted on, over all seeds (with
+    /// `--funnel`).
+    online_funnel: Option<Funnel>,
     per_seed: Vec<ArmRun>,
 }
 
@@ -231,9 +254,12 @@ fn grid(base: MinerConfig) -> Vec<MinerConfig> {
 /// than a tenth of the wins (ties keep the earlier, more conservative candidate).
 fn tune(world: &World, seed: u64, base: MinerConfig) -> (MinerConfig, Tuning) {
     let control = ArmRun::of(&live(world.clone(), Arm::Control, seed, base, None));
+    let candidates = grid(base);
+    let runs = parallel::map(&candidates, parallel::cores(), |&miner| {
+        ArmRun::of(&live(world.clone(), Arm::Precomputed, seed, miner, None))
+    });
     let mut rows = Vec::new();
-    for miner in grid(base) {
-        let run = ArmRun::of(&live(world.clone(), Arm::Precomputed, seed, miner, None));
+    for (miner, run) in candidates.into_iter().zip(runs) {
         let reduction = (control.defect_rate() - run.defect_rate())
             / control.defect_rate().max(f64::MIN_POSITIVE);
         eprintln!(
@@ -318,9 +344,18 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         args.tune_seed.unwrap_or_default()
     );
     let data = Dataset::load(&args.data)?;
-    let base = match &args.world {
+    let file = match &args.world {
         Some(path) => WorldConfig::load(path)?,
-        None => WorldConfig::default(),
+        None => WorldConfig {
+            households: EVAL_HOUSEHOLDS,
+            days: EVAL_DAYS,
+            ..WorldConfig::default()
+        },
+    };
+    let base = WorldConfig {
+        households: args.households.unwrap_or(file.households),
+        days: args.days.unwrap_or(file.days),
+        ..file
     };
     // Popularity, and so the NLU's coverage, is drawn by the seed: each seed's world trains
     // its own NLU, the same one in every arm of that seed.
@@ -365,21 +400,44 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
     } else {
         (None, None)
     };
+    // Every (seed, arm) run is independent: they run on all cores, a seed's world built once.
+    let worlds: Vec<World> = parallel::map(&args.seeds, parallel::cores(), |&seed| world_of(seed));
+    let jobs: Vec<(usize, Arm)> = (0..args.seeds.len())
+        .flat_map(|s| arms.iter().map(move |&arm| (s, arm)))
+        .collect();
+    let results = parallel::map(&jobs, parallel::cores(), |&(s, arm)| {
+        let seed = args.seeds[s];
+        let mut consulted = Vec::new();
+        let traced = args.funnel && matches!(arm, Arm::Global | Arm::Personal);
+        let out = live_traced(
+            worlds[s].clone(),
+            arm,
+            seed,
+            miner,
+            online.as_ref(),
+            traced.then_some(&mut consulted),
+        );
+        let run = ArmRun::of(&out);
+        let funnel = traced.then(|| funnel(&out, &consulted));
+        eprintln!(
+            "seed {seed}, {arm}: {} turns, defect rate {:.4}, {} rewritten, {} wins, {} losses",
+            run.turns,
+            run.defect_rate(),
+            run.rewritten,
+            run.wins,
+            run.losses
+        );
+        if let Some(funnel) = &funnel {
+            eprintln!("seed {seed}, {arm} funnel: {funnel}");
+        }
+        (run, funnel)
+    });
     let mut runs: BTreeMap<Arm, Vec<ArmRun>> = BTreeMap::new();
-    for &seed in &args.seeds {
-        let world = world_of(seed);
-        for &arm in &arms {
-            let out = live(world.clone(), arm, seed, miner, online.as_ref());
-            let run = ArmRun::of(&out);
-            eprintln!(
-                "seed {seed}, {arm}: {} turns, defect rate {:.4}, {} rewritten, {} wins, {} losses",
-                run.turns,
-                run.defect_rate(),
-                run.rewritten,
-                run.wins,
-                run.losses
-            );
-            runs.entry(arm).or_default().push(run);
+    let mut funnels: BTreeMap<Arm, Funnel> = BTreeMap::new();
+    for (&(_, arm), (run, funnel)) in jobs.iter().zip(results) {
+        runs.entry(arm).or_default().push(run);
+        if let Some(funnel) = funnel {
+            *funnels.entry(arm).or_default() += funnel;
         }
     }
     let control = &runs[&Arm::Control];
@@ -419,6 +477,7 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
                 win_loss: (losses > 0).then(|| wins as f64 / losses as f64),
                 trigger_rate: ratio(total(|r| r.rewritten), total(|r| r.turns)),
                 vs_previous,
+                online_funnel: funnels.get(arm).copied(),
                 per_seed: per_seed.clone(),
             },
         );
@@ -477,6 +536,9 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
             100.0 * r.trigger_rate
         );
     }
+    for (arm, funnel) in &funnels {
+        println!("\n{arm} layer, over all seeds: {funnel}");
+    }
     if let Some(path) = &args.json {
         fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }
@@ -525,6 +587,8 @@ struct LayeredHook<'a> {
     table: &'a RewriteTable,
     online: Option<(&'a OnlineModel, Layers)>,
     fuzzy: Option<&'a FuzzyRewriter>,
+    /// Where to record what the online layer considered, for the funnel.
+    trace: Option<&'a mut Vec<Consulted>>,
 }
 
 impl RewriteHook for LayeredHook<'_> {
@@ -534,7 +598,31 @@ impl RewriteHook for LayeredHook<'_> {
         }
         let precomputed = self.table.rewrite(request);
         match self.online {
-            Some((model, layers)) if !precomputed.rewritten => model.rewrite(request, layers),
+            Some((model, layers)) if !precomputed.rewritten => {
+                if let Some(trace) = self.trace.as_deref_mut() {
+                    let (global, personal) = model.rankers();
+                    let ranked = model.ranked(&model.answer_key(request, layers));
+                    trace.push(Consulted {
+                        user_id: request.user_id.clone(),
+                        timestamp_ms: request.timestamp_ms.unwrap_or_default(),
+                        templates: ranked
+                            .iter()
+                            .flatten()
+                            .filter(|c| c.template.is_some())
+                            .count(),
+                        ranked: ranked.map(|r| {
+                            r.iter()
+                                .map(|c| (c.candidate.text.clone(), c.score, c.clears_floor))
+                                .collect()
+                        }),
+                        threshold: match layers {
+                            Layers::Global => global.threshold,
+                            Layers::GlobalAndPersonal => personal.threshold,
+                        },
+                    });
+                }
+                model.rewrite(request, layers)
+            }
             _ => precomputed,
         }
     }
@@ -542,19 +630,36 @@ impl RewriteHook for LayeredHook<'_> {
 
 /// Lives every day of `world` in one arm; each arm but control learns each night from its own
 /// log: the precomputed table, and for the online arms the indices and rankers (the encoder
-/// stays the one trained on the training seed).
+/// stays the one trained on the training seed). Learning is incremental, as a nightly job
+/// would run it: the learners keep what they saw and observe only the day just lived (a night
+/// separates the days, so no session spans two), then finish into the next day's layers.
 pub(crate) fn live(
+    world: World,
+    arm: Arm,
+    seed: u64,
+    miner_config: MinerConfig,
+    online: Option<&OnlineSetup>,
+) -> Collected {
+    live_traced(world, arm, seed, miner_config, online, None)
+}
+
+/// [`live`], recording into `trace` what the online layer considered for each request it was
+/// asked about.
+fn live_traced(
     mut world: World,
     arm: Arm,
     seed: u64,
     miner_config: MinerConfig,
     online: Option<&OnlineSetup>,
+    mut trace: Option<&mut Vec<Consulted>>,
 ) -> Collected {
     let signal_config = SignalConfig::default();
     let mut out = Collected::default();
     let mut table = RewriteTable::new(format!("{seed}-empty"), miner_config, Default::default());
     let mut model: Option<OnlineModel> = None;
     let mut fuzzy: Option<FuzzyRewriter> = None;
+    let mut miner = Miner::new();
+    let mut learner = OnlineLearner::new();
     let layers = match arm {
         Arm::Personal => Layers::GlobalAndPersonal,
         _ => Layers::Global,
@@ -564,7 +669,9 @@ pub(crate) fn live(
             table: &table,
             online: model.as_ref().map(|m| (m, layers)),
             fuzzy: fuzzy.as_ref(),
+            trace: trace.as_deref_mut(),
         };
+        let seen = out.events.len();
         match arm {
             Arm::Control => world.run_day(day, &mut out, None),
             _ => world.run_day(day, &mut out, Some(&mut hook)),
@@ -573,23 +680,20 @@ pub(crate) fn live(
         if arm == Arm::Control {
             continue;
         }
-        let sessions = sessions(&out.events, &signal_config);
-        let signals: Vec<Vec<TurnSignals>> = sessions
-            .iter()
-            .map(|s| friction(s, &signal_config))
-            .collect();
+        for session in sessions(&out.events[seen..], &signal_config) {
+            let signals = friction(&session, &signal_config);
+            if arm != Arm::Fuzzy {
+                miner.observe(&session, &signals);
+            }
+            if arm.online() {
+                learner.observe(&session, &signals);
+            }
+        }
+        let version = format!("{seed}-night-{day}");
         if arm != Arm::Fuzzy {
-            table = RewriteTable::new(
-                format!("{seed}-night-{day}"),
-                miner_config,
-                mine(&sessions, &signals, &miner_config),
-            );
+            table = RewriteTable::new(version.clone(), miner_config, miner.finish(&miner_config));
         }
         if let (true, Some(setup)) = (arm.online(), online) {
-            let mut learner = OnlineLearner::new();
-            for (session, signals) in sessions.iter().zip(&signals) {
-                learner.observe(session, signals);
-            }
             if arm == Arm::Fuzzy {
                 fuzzy = Some(learner.fuzzy_baseline(setup.config.min_users, FUZZY_THRESHOLD));
             } else {
@@ -599,7 +703,7 @@ pub(crate) fn live(
                             setup.encoder.clone(),
                             setup.lexicon.clone(),
                             setup.config,
-                            format!("{seed}-night-{day}"),
+                            version,
                         )
                         .expect("training the rankers on CPU tensors cannot fail"),
                 );

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod forget;
+mod funnel;
 pub mod ingest;
 pub mod learn;
 pub mod schema;

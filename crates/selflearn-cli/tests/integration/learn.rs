@@ -9,7 +9,12 @@ use crate::{selflearn, text};
 
 /// Three people fail with a misrecognised request and succeed right after with the right one.
 fn reformulations() -> Vec<TurnEvent> {
-    (0..3)
+    reformulations_of(3)
+}
+
+/// As [`reformulations`], by `users` people.
+fn reformulations_of(users: u32) -> Vec<TurnEvent> {
+    (0..users)
         .flat_map(|u| {
             let user = format!("user-{u}");
             (0..2).flat_map(move |k| {
@@ -169,10 +174,11 @@ async fn learned_rewrites_are_served_with_their_evidence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_online_layers_are_served_and_swapped_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    // Besides the reformulations, the same three people are served by two other requests: what
-    // the ranker learns not to rewrite to.
-    let mut events = reformulations();
-    for u in 0..3 {
+    // Besides the reformulations, the same people are served by two other requests: what the
+    // ranker learns not to rewrite to. Thirty of them, so that the users held apart to
+    // calibrate the layers' thresholds (one in five) are enough to trust.
+    let mut events = reformulations_of(30);
+    for u in 0..30 {
         let user = format!("user-{u}");
         for (k, said) in ["what time is it", "turn on the kitchen lights"]
             .into_iter()
@@ -222,7 +228,7 @@ async fn the_online_layers_are_served_and_swapped_without_a_restart() {
         answer["explanation"]
             .as_str()
             .unwrap()
-            .contains("for 3 people"),
+            .contains("for 30 people"),
         "{answer}"
     );
     assert_eq!(unchanged["rewritten"], false, "{unchanged}");

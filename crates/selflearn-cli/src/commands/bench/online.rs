@@ -105,6 +105,7 @@ fn model(texts: &[String], n: usize) -> OnlineModel {
             global,
             personal: Default::default(),
             forms: Default::default(),
+            templates: Default::default(),
             global_ranker: ranker.clone(),
             personal_ranker: ranker,
         },
