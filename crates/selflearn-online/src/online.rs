@@ -1002,6 +1002,65 @@ mod tests {
     }
 
     #[test]
+    fn a_template_repairs_a_request_nobody_was_served_by_and_says_so() {
+        let with_artist = |mut turn: TurnEvent, artist: &str| {
+            turn.nlu = Some(selflearn_types::Nlu {
+                domain: None,
+                intent: "play_music".into(),
+                slots: vec![selflearn_types::Slot {
+                    name: "artist".into(),
+                    value: artist.into(),
+                }],
+                confidence: Some(0.9),
+            });
+            turn
+        };
+        let mut events = Vec::new();
+        for u in 0..30 {
+            let user = format!("p{u}");
+            let at = |k: i64| k * 600_000;
+            let say = |k: i64, text: &str, ok: bool| {
+                let outcome = if ok {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                turn_saying(&user, &format!("{user}-{k}"), at(k), text, outcome)
+            };
+            events.push(with_artist(
+                say(0, "play some taylor swift", true),
+                "taylor swift",
+            ));
+            events.push(say(1, "play maj and dragons", false));
+            let mut worked = say(1, "play imagine dragons", true);
+            worked.event_id = format!("{user}-1b");
+            worked.timestamp_ms += 8_000;
+            events.push(with_artist(worked, "imagine dragons"));
+        }
+        let asked = "play some imagine dragon";
+        let answer = ask(&learn(&events), "newcomer", asked);
+        assert_eq!(answer.text, "play some imagine dragons", "{answer:?}");
+        let why = answer.explanation.unwrap();
+        assert!(
+            why.contains("a template: \"play some {artist}\" served 30 times for 30 people")
+                && why.contains("filled with \"imagine dragons\" (served 30 people)")
+                && why.contains("for the heard \"imagine dragon\""),
+            "{why}"
+        );
+        let without = learn_with(
+            &events,
+            OnlineConfig {
+                templates: false,
+                ..OnlineConfig::default()
+            },
+        );
+        assert_ne!(
+            ask(&without, "newcomer", asked).text,
+            "play some imagine dragons"
+        );
+    }
+
+    #[test]
     fn without_reformulations_to_learn_from_nothing_is_rewritten() {
         let mut events = Vec::new();
         for user in ["x", "y", "z"] {
