@@ -117,30 +117,39 @@ struct Pending {
     truth: TurnTruth,
 }
 
-impl World {
-    /// Builds the world: draws which requests are popular, trains the assistant's NLU on the
-    /// training split and the sentences of the covered (most popular) goals, indexes
-    /// recordings, draws households.
-    pub fn build(config: WorldConfig, data: &Dataset) -> Self {
-        let nlu = Nlu::train(
-            &Self::nlu_training_examples(&config, data),
-            TrainConfig {
-                seed: config.seed,
-                ..TrainConfig::default()
-            },
-        );
-        Self::build_with_nlu(config, data, nlu)
+/// What a world is drawn from, built once per world: the recordings, the goals, which are
+/// popular and which the NLU covers, and the random state the homes are then drawn with.
+struct Plan {
+    channel: AsrChannel,
+    /// The NLU's training split.
+    training: Vec<Example>,
+    goals: Vec<Goal>,
+    popularity: WeightedIndex<f64>,
+    covered: Vec<bool>,
+    rng: StdRng,
+}
+
+impl Plan {
+    fn new(config: &WorldConfig, data: &Dataset) -> Self {
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        let channel = AsrChannel::new(data);
+        let training = training_examples(data);
+        let goals = goals(data, &channel, &training, config);
+        let (popularity, covered) = popularity(&goals, config, &mut rng);
+        Self {
+            channel,
+            training,
+            goals,
+            popularity,
+            covered,
+            rng,
+        }
     }
 
-    /// What the world's NLU is trained on: the training split (no sentence people speak) and
-    /// every sentence of the goals its coverage holds.
-    pub fn nlu_training_examples(config: &WorldConfig, data: &Dataset) -> Vec<Example> {
-        let channel = AsrChannel::new(data);
-        let mut examples = training_examples(data);
-        let goals = goals(data, &channel, &examples, config);
-        let mut rng = StdRng::seed_from_u64(config.seed);
-        let (_, covered) = popularity(&goals, config, &mut rng);
-        for (goal, _) in goals.iter().zip(&covered).filter(|(_, c)| **c) {
+    /// The training split plus every sentence of the covered goals, [`COVERED_WEIGHT`] times.
+    fn nlu_training_examples(&self) -> Vec<Example> {
+        let mut examples = self.training.clone();
+        for (goal, _) in self.goals.iter().zip(&self.covered).filter(|(_, c)| **c) {
             for (_, text) in goal
                 .paraphrases
                 .iter()
@@ -155,21 +164,53 @@ impl World {
         }
         examples
     }
+}
+
+impl World {
+    /// Builds the world: draws which requests are popular, trains the assistant's NLU on the
+    /// training split and the sentences of the covered (most popular) goals, indexes
+    /// recordings, draws households.
+    pub fn build(config: WorldConfig, data: &Dataset) -> Self {
+        let plan = Plan::new(&config, data);
+        let nlu = Nlu::train(
+            &plan.nlu_training_examples(),
+            TrainConfig {
+                seed: config.seed,
+                ..TrainConfig::default()
+            },
+        );
+        Self::assemble(plan, config, data, nlu)
+    }
+
+    /// What the world's NLU is trained on: the training split (no sentence people speak) and
+    /// every sentence of the goals its coverage holds.
+    pub fn nlu_training_examples(config: &WorldConfig, data: &Dataset) -> Vec<Example> {
+        Plan::new(config, data).nlu_training_examples()
+    }
 
     /// Builds the world around an already trained NLU (one trained with
     /// [`World::nlu_training_examples`] of this config makes the world [`World::build`] makes).
     pub fn build_with_nlu(config: WorldConfig, data: &Dataset, nlu: Nlu) -> Self {
-        let mut rng = StdRng::seed_from_u64(config.seed);
-        let channel = AsrChannel::new(data);
+        Self::assemble(Plan::new(&config, data), config, data, nlu)
+    }
+
+    /// The world around its plan and NLU: homes, people, the assistant, background speech.
+    fn assemble(plan: Plan, config: WorldConfig, data: &Dataset, nlu: Nlu) -> Self {
+        let Plan {
+            channel,
+            goals,
+            popularity,
+            covered,
+            mut rng,
+            ..
+        } = plan;
         let catalogue = Catalogue::from_data(data);
-        let goals = goals(data, &channel, &training_examples(data), &config);
         let areas: Vec<String> = data
             .home
             .areas
             .iter()
             .map(|a| a.name.to_lowercase())
             .collect();
-        let (popularity, covered) = popularity(&goals, &config, &mut rng);
         let morning_lights = morning_lights(data);
         let households = (0..config.households)
             .map(|h| {
