@@ -31,6 +31,8 @@ pub(crate) struct Funnel {
     pub(crate) consulted_defects: u64,
     /// Of those, declined by the guard (the request looked like it works as heard).
     pub(crate) guard_declined: u64,
+    /// Of those, turns whose request had already been served to someone in another form.
+    pub(crate) guard_declined_served_before: u64,
     /// Of the rest, turns whose request had already been served to someone in another form.
     pub(crate) served_before: u64,
     /// Of those, a right candidate was among the retrieved.
@@ -49,6 +51,7 @@ impl std::ops::AddAssign for Funnel {
     fn add_assign(&mut self, o: Funnel) {
         self.consulted_defects += o.consulted_defects;
         self.guard_declined += o.guard_declined;
+        self.guard_declined_served_before += o.guard_declined_served_before;
         self.served_before += o.served_before;
         self.right_retrieved += o.right_retrieved;
         self.right_clears_floor += o.right_clears_floor;
@@ -62,9 +65,10 @@ impl std::fmt::Display for Funnel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} defective turns consulted: {} declined by the guard; of the {} others, {} were for a request already served in another form; a right candidate was retrieved for {}, cleared the similarity floor for {}, ranked first for {}, and fired for {}; {} were offered a template candidate",
+            "{} defective turns consulted: {} declined by the guard ({} of them for a request already served in another form); of the {} others, {} were for a request already served in another form; a right candidate was retrieved for {}, cleared the similarity floor for {}, ranked first for {}, and fired for {}; {} were offered a template candidate",
             self.consulted_defects,
             self.guard_declined,
+            self.guard_declined_served_before,
             self.consulted_defects - self.guard_declined,
             self.served_before,
             self.right_retrieved,
@@ -97,11 +101,18 @@ pub(crate) fn funnel(out: &Collected, consulted: &[Consulted]) -> Funnel {
         if let (true, Some(asked)) = (truth.defect, asked) {
             funnel.consulted_defects += 1;
             funnel.offered_templates += u64::from(asked.templates > 0);
+            let right = served.get(frame);
+            let served_before = right.is_some_and(|r| {
+                r.iter()
+                    .any(|form| *form != normalise(&event.asr.text))
+            });
             match &asked.ranked {
-                None => funnel.guard_declined += 1,
+                None => {
+                    funnel.guard_declined += 1;
+                    funnel.guard_declined_served_before += u64::from(served_before);
+                }
                 Some(ranked) => {
-                    let right = served.get(frame);
-                    if right.is_some_and(|r| !r.is_empty()) {
+                    if served_before {
                         funnel.served_before += 1;
                     }
                     let is_right = |text: &str| right.is_some_and(|r| r.contains(text));
@@ -221,6 +232,7 @@ mod tests {
             Funnel {
                 consulted_defects: 4,
                 guard_declined: 1,
+                guard_declined_served_before: 1,
                 served_before: 1,
                 right_retrieved: 1,
                 right_clears_floor: 1,
