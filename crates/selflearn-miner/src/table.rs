@@ -103,10 +103,7 @@ impl RewriteTable {
     /// it, so that a server reloading the path never reads half a table.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        fs_err::write(&partial, json)?;
-        fs_err::rename(&partial, path)
+        selflearn_types::durable::write_atomically(path, json.as_bytes())
     }
 
     /// Reads and checks a table; an invalid one is refused with the reason.

@@ -65,6 +65,17 @@ impl Encoder {
         out
     }
 
+    /// A digest of the projection (XXH3-128 of its weights, hex): what an online artifact
+    /// records of the encoder it was learned with, so that it is never served with another.
+    pub fn digest(&self) -> String {
+        let bytes: Vec<u8> = self
+            .projection
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        format!("{:032x}", twox_hash::XxHash3_128::oneshot(&bytes))
+    }
+
     /// Saves the projection as a safetensors file.
     pub fn save(&self, path: &Path) -> Result<(), EncoderError> {
         let error = |reason: String| EncoderError::Weights {
@@ -73,14 +84,13 @@ impl Encoder {
         };
         let tensor = Tensor::from_slice(&self.projection, (BUCKETS, DIM), &Device::Cpu)
             .map_err(|e| error(e.to_string()))?;
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
+        let partial = selflearn_types::durable::partial_path(path);
         candle_core::safetensors::save(
             &std::collections::HashMap::from([("projection".to_owned(), tensor)]),
             &partial,
         )
         .map_err(|e| error(e.to_string()))?;
-        fs_err::rename(&partial, path).map_err(|e| error(e.to_string()))
+        selflearn_types::durable::persist(&partial, path).map_err(|e| error(e.to_string()))
     }
 
     /// Loads a projection saved by [`Encoder::save`], refusing one of the wrong shape.

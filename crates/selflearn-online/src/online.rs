@@ -243,6 +243,7 @@ impl OnlineLearner {
         let mut model = OnlineModel {
             version: version.into(),
             config,
+            encoder_digest: encoder.digest(),
             encoder,
             lexicon,
             global,
@@ -345,6 +346,9 @@ pub struct OnlineArtifact {
     pub version: String,
     /// Settings it was learned with.
     pub config: OnlineConfig,
+    /// Digest of the encoder it was learned with ([`Encoder::digest`]): it is served with that
+    /// encoder or not at all.
+    pub encoder: String,
     /// Global candidates.
     pub global: Vec<Candidate>,
     /// Each user's own candidates.
@@ -359,7 +363,7 @@ pub struct OnlineArtifact {
     pub personal_ranker: Ranker,
 }
 
-/// Format version of [`OnlineArtifact`] (2: templates).
+/// Format version of [`OnlineArtifact`] (2: templates and the encoder's digest).
 pub const ARTIFACT_FORMAT: u32 = 2;
 
 /// Errors of loading an online artifact.
@@ -373,6 +377,19 @@ pub enum ArtifactError {
         /// Why.
         reason: String,
     },
+    /// The artifact was learned with another encoder than the one given: its indices and
+    /// rankers would be read against encodings they were not built for.
+    #[error(
+        "{path}: learned with encoder {learned_with}, not with the one given ({given}); load the encoder it was learned with"
+    )]
+    OtherEncoder {
+        /// The file.
+        path: String,
+        /// Digest of the encoder it was learned with.
+        learned_with: String,
+        /// Digest of the encoder given.
+        given: String,
+    },
 }
 
 /// The learned online layers.
@@ -381,6 +398,7 @@ pub struct OnlineModel {
     version: String,
     config: OnlineConfig,
     encoder: Encoder,
+    encoder_digest: String,
     lexicon: Arc<Lexicon>,
     global: Index,
     personal: HashMap<String, Index>,
@@ -397,6 +415,7 @@ impl OnlineModel {
             format: ARTIFACT_FORMAT,
             version: self.version.clone(),
             config: self.config,
+            encoder: self.encoder_digest.clone(),
             global: self.global.candidates().to_vec(),
             personal: self
                 .personal
@@ -426,6 +445,7 @@ impl OnlineModel {
             templates: artifact.templates.reindexed(),
             global_ranker: artifact.global_ranker,
             personal_ranker: artifact.personal_ranker,
+            encoder_digest: encoder.digest(),
             encoder,
             lexicon: Arc::new(Lexicon::default()),
         }
@@ -439,10 +459,7 @@ impl OnlineModel {
     /// Writes the artifact as JSON, atomically (temporary file, then rename).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
         let json = serde_json::to_string(&self.artifact()).map_err(std::io::Error::other)?;
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        fs_err::write(&partial, json)?;
-        fs_err::rename(&partial, path)
+        selflearn_types::durable::write_atomically(path, json.as_bytes())
     }
 
     /// Reads and checks an artifact written by [`OnlineModel::save`].
@@ -459,6 +476,14 @@ impl OnlineModel {
                 "format {} is not {ARTIFACT_FORMAT}",
                 artifact.format
             )));
+        }
+        let given = encoder.digest();
+        if artifact.encoder != given {
+            return Err(ArtifactError::OtherEncoder {
+                path: path.display().to_string(),
+                learned_with: artifact.encoder,
+                given,
+            });
         }
         for ranker in [&artifact.global_ranker, &artifact.personal_ranker] {
             if ranker.weights.len() != FEATURES.len()
@@ -1100,6 +1125,14 @@ mod tests {
         model.save(&path).unwrap();
         let loaded = OnlineModel::load(&path, Encoder::random(1)).unwrap();
         assert_eq!(loaded.artifact(), model.artifact());
+        // Served with another encoder than it was learned with, it is refused, naming both.
+        let err = OnlineModel::load(&path, Encoder::random(2)).unwrap_err();
+        assert!(
+            matches!(&err, ArtifactError::OtherEncoder { learned_with, given, .. }
+                if *learned_with == Encoder::random(1).digest()
+                    && *given == Encoder::random(2).digest()),
+            "{err}"
+        );
         fs_err::write(&path, "{\"format\": 1}").unwrap();
         let err = OnlineModel::load(&path, Encoder::random(1)).unwrap_err();
         assert!(err.to_string().contains("invalid online artifact"), "{err}");

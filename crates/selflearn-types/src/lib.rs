@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod durable;
 pub mod event;
 pub mod rewrite;
 pub mod schema;

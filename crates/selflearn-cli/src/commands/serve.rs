@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use selflearn_log::EventLog;
 use selflearn_miner::RewriteTable;
-use selflearn_online::{CachedModel, Encoder, Layers, OnlineModel};
+use selflearn_online::{ArtifactError, CachedModel, Encoder, Layers, OnlineModel};
 use selflearn_server::{NoRewrites, Reload, Rewriter, Watched};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 
@@ -114,13 +114,29 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     };
     let online = match &args.online {
         Some(path) => {
-            let encoder = Arc::new(Encoder::load(&args.encoder)?);
+            let encoder_path = args.encoder.clone();
+            let encoder = std::sync::Mutex::new(Encoder::load(&encoder_path)?);
             let lexicon = super::learn::lexicon_at(&args.lexicon)?;
             let cache = config.server.answer_cache;
             Some(watch("online layers", path, every, move |path| {
-                let model = OnlineModel::load(path, (*encoder).clone())
-                    .map_err(|e| e.to_string())?
-                    .with_lexicon(lexicon.clone());
+                let mut encoder = encoder.lock().map_err(|e| e.to_string())?;
+                let model = match OnlineModel::load(path, encoder.clone()) {
+                    // Learned with another encoder (`train` wrote a new one, then `learn` used
+                    // it): load the encoder file again, and swap in both or neither.
+                    Err(ArtifactError::OtherEncoder { .. }) => {
+                        let fresh = Encoder::load(&encoder_path).map_err(|e| e.to_string())?;
+                        let model = OnlineModel::load(path, fresh.clone()).map_err(|e| {
+                            format!(
+                                "{e} (the encoder file {} is not it either)",
+                                encoder_path.display()
+                            )
+                        })?;
+                        *encoder = fresh;
+                        model
+                    }
+                    other => other.map_err(|e| e.to_string())?,
+                }
+                .with_lexicon(lexicon.clone());
                 let version = model.version().to_owned();
                 Ok((CachedModel::new(model, cache), version))
             })?)

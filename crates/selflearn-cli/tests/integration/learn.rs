@@ -219,9 +219,42 @@ async fn the_online_layers_are_served_and_swapped_without_a_restart() {
     fs_err::write(&online, next.to_string()).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let after_broken = ask(&url, "play maj and dragons").await;
+    // `train` writes a new encoder and `learn` learns with it: the server, holding the old
+    // encoder, loads the new one with the new layers (never the layers with the old encoder).
+    let log = dir.path().join("log");
+    // (Another seed: one distinct pair gives contrastive training nothing to move.)
+    let trained = selflearn(
+        &log,
+        &["train", "--seed", "8", "--out", encoder.to_str().unwrap()],
+    );
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let table = dir.path().join("table.json");
+    let learned = selflearn(
+        &log,
+        &[
+            "learn",
+            "--out",
+            table.to_str().unwrap(),
+            "--online-out",
+            online.to_str().unwrap(),
+            "--encoder",
+            encoder.to_str().unwrap(),
+        ],
+    );
+    assert!(learned.status.success(), "{}", text(&learned.stderr));
+    let relearned: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&online).unwrap()).unwrap();
+    let version = relearned["version"].as_str().unwrap().to_owned();
+    let retrained = ask_until_version(&url, "play maj and dragons", &version).await;
     server.kill().unwrap();
     server.wait().unwrap();
 
+    assert_ne!(
+        relearned["encoder"], next["encoder"],
+        "train wrote another encoder"
+    );
+    assert_eq!(retrained["artifact_version"], version, "{retrained}");
+    assert_eq!(retrained["text"], "play imagine dragons", "{retrained}");
     assert_eq!(answer["text"], "play imagine dragons", "{answer}");
     assert_eq!(answer["layer"], "global", "{answer}");
     assert!(

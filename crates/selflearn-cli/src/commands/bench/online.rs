@@ -102,6 +102,7 @@ fn model(texts: &[String], n: usize) -> OnlineModel {
             format: selflearn_online::online::ARTIFACT_FORMAT,
             version: format!("bench-{n}"),
             config: OnlineConfig::default(),
+            encoder: Encoder::random(7).digest(),
             global,
             personal: Default::default(),
             forms: Default::default(),
