@@ -718,12 +718,12 @@ impl OnlineModel {
         };
         let made = template.map_or(String::new(), |t| {
             format!(
-                "a template: {:?} served {} times for {} people, filled with {:?} (served {} people) for the heard {:?} (similarity {:.2}); ",
+                "a template: {:?} served {} for {}, filled with {:?} (served {}) for the heard {:?} (similarity {:.2}); ",
                 t.carrier.support.text,
-                t.carrier.support.served,
-                t.carrier.support.users,
+                times(t.carrier.support.served),
+                people(t.carrier.support.users),
                 t.value.text,
-                t.value.users,
+                people(t.value.users),
                 t.heard,
                 t.similarity
             )
@@ -738,10 +738,10 @@ impl OnlineModel {
             layer: Some(layer.to_owned()),
             score: Some(score),
             explanation: Some(format!(
-                "{layer} layer, model {}: {made}served {} times for {} people; dense similarity {:.2}, character similarity {:.2}, phonetic similarity {:.2}{}; ranker {:.2} >= {:.2}",
+                "{layer} layer, model {}: {made}served {} for {}; dense similarity {:.2}, character similarity {:.2}, phonetic similarity {:.2}{}; ranker {:.2} >= {:.2}",
                 self.version,
-                candidate.served,
-                candidate.users,
+                times(candidate.served),
+                people(candidate.users),
                 f[0],
                 f[1],
                 f[9],
@@ -755,6 +755,24 @@ impl OnlineModel {
             )),
             artifact_version: Some(self.version.clone()),
         }
+    }
+}
+
+/// "1 time", "3 times".
+fn times(n: u32) -> String {
+    if n == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{n} times")
+    }
+}
+
+/// "1 person", "3 people".
+fn people(n: u32) -> String {
+    if n == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{n} people")
     }
 }
 
@@ -1108,6 +1126,15 @@ mod tests {
         let without = learn(&events);
         assert!(without.personal_users().all(|u| u != "x"));
         assert_eq!(without.global_candidate(REQUESTS[0]).unwrap().users, 2);
+    }
+
+    #[test]
+    fn explanations_count_one_person_and_many_people() {
+        assert_eq!(
+            (people(1), people(3)),
+            ("1 person".into(), "3 people".into())
+        );
+        assert_eq!((times(1), times(2)), ("1 time".into(), "2 times".into()));
     }
 
     #[test]
