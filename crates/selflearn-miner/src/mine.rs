@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use selflearn_signals::{Session, TurnSignals, normalise};
+use selflearn_signals::{Session, TurnSignals, normalise, received_form};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Chain, Target};
@@ -120,16 +120,6 @@ pub struct Miner {
 /// The layer name precomputed rewrites carry in turn events.
 pub const LAYER: &str = "precomputed";
 
-/// The form a turn takes in the chain: what NLU received (the rewrite, when one fired), so
-/// that a source's own success rate counts only the times it reached NLU as it was heard.
-pub fn utterance_form(turn: &selflearn_types::TurnEvent) -> String {
-    normalise(
-        turn.rewrite
-            .as_ref()
-            .map_or(&turn.asr.text, |r| &r.rewritten_text),
-    )
-}
-
 impl Miner {
     /// An empty miner.
     pub fn new() -> Self {
@@ -153,7 +143,7 @@ impl Miner {
         let states: Vec<usize> = session
             .turns
             .iter()
-            .map(|t| self.state(utterance_form(t)))
+            .map(|t| self.state(received_form(t)))
             .collect();
         for (i, ((&state, signal), turn)) in
             states.iter().zip(signals).zip(&session.turns).enumerate()

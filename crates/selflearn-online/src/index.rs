@@ -17,7 +17,7 @@ use selflearn_types::TurnEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder, dot};
-use crate::pairs::received_form;
+use selflearn_signals::received_form;
 
 /// What the logs say about one request that worked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

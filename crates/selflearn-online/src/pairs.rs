@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use selflearn_signals::{Session, TurnSignals, normalise};
+use selflearn_signals::{Session, TurnSignals, normalise, received_form};
 use selflearn_types::{Outcome, TurnEvent};
 use serde::{Deserialize, Serialize};
 
@@ -27,15 +27,6 @@ pub fn heard_form(turn: &TurnEvent) -> String {
         turn.rewrite
             .as_ref()
             .map_or(&turn.asr.text, |r| &r.original_text),
-    )
-}
-
-/// The form NLU received: the rewrite when one fired.
-pub fn received_form(turn: &TurnEvent) -> String {
-    normalise(
-        turn.rewrite
-            .as_ref()
-            .map_or(&turn.asr.text, |r| &r.rewritten_text),
     )
 }
 

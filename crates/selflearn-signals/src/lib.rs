@@ -21,7 +21,7 @@ mod text;
 
 pub use friction::{TurnSignals, friction};
 pub use session::{Session, sessions};
-pub use text::{normalise, normalised_chars, similarity, similarity_to};
+pub use text::{normalise, normalised_chars, received_form, similarity, similarity_to};
 
 use serde::{Deserialize, Serialize};
 

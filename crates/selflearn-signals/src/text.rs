@@ -29,6 +29,17 @@ pub fn similarity_to(a: &[char], b: &str) -> f64 {
     1.0 - distance as f64 / longest as f64
 }
 
+/// The form a turn's request reached NLU in, normalised: the rewrite when one fired, else what
+/// was heard. The miner's chain states and the online layers' candidates both count turns by
+/// it, so a request's own record counts only the times it reached NLU as it was heard.
+pub fn received_form(turn: &selflearn_types::TurnEvent) -> String {
+    normalise(
+        turn.rewrite
+            .as_ref()
+            .map_or(&turn.asr.text, |r| &r.rewritten_text),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

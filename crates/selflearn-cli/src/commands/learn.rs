@@ -67,7 +67,15 @@ pub(crate) const UNTRAINED_ENCODER_SEED: u64 = 7;
 /// The encoder at `path`, or the untrained one written there when there is none.
 pub(crate) fn encoder_at(path: &std::path::Path) -> anyhow::Result<Encoder> {
     if path.is_file() {
-        return Ok(Encoder::load(path)?);
+        let encoder = Encoder::load(path)?;
+        // Said on every learn, not only the one that wrote it.
+        if encoder.digest() == Encoder::random(UNTRAINED_ENCODER_SEED).digest() {
+            eprintln!(
+                "the encoder at {} is the untrained random projection (run `selflearn train`)",
+                path.display()
+            );
+        }
+        return Ok(encoder);
     }
     eprintln!(
         "no trained encoder at {}; using the untrained random projection (run `selflearn train`)",

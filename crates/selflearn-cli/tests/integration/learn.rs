@@ -345,3 +345,38 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     let table = selflearn_miner::RewriteTable::load(&table).unwrap();
     assert!(table.entries.iter().all(|e| e.pair_users <= 2));
 }
+
+#[test]
+fn every_learn_with_the_untrained_encoder_says_so_and_none_after_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let (table, online, encoder) = ingest_and_learn(dir.path(), &reformulations_of(10));
+    let learn = || {
+        let out = selflearn(
+            &log,
+            &[
+                "learn",
+                "--out",
+                table.to_str().unwrap(),
+                "--online-out",
+                online.to_str().unwrap(),
+                "--encoder",
+                encoder.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let warning = "untrained random projection";
+    assert!(
+        learn().contains(warning),
+        "the second learn must say so too"
+    );
+    let trained = selflearn(
+        &log,
+        &["train", "--seed", "8", "--out", encoder.to_str().unwrap()],
+    );
+    assert!(trained.status.success(), "{}", text(&trained.stderr));
+    let after = learn();
+    assert!(!after.contains(warning), "{after}");
+}
