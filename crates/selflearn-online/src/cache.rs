@@ -40,11 +40,6 @@ impl CachedModel {
         }
     }
 
-    /// The model.
-    pub fn model(&self) -> &OnlineModel {
-        &self.model
-    }
-
     /// The model's answer, from the cache when the same key was answered before.
     pub fn rewrite(&self, request: &RewriteRequest, layers: Layers) -> RewriteResponse {
         let Some(answers) = &self.answers else {
