@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder};
 use crate::features::BUCKETS;
-use crate::train::{Schedule, encode, feature_matrix, fit};
+use crate::fit::{Schedule, encode, feature_matrix, fit};
 
 /// Distillation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

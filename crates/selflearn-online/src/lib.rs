@@ -20,6 +20,7 @@ pub mod cache;
 pub mod distill;
 pub mod encoder;
 pub mod features;
+mod fit;
 pub mod fuzzy;
 pub mod index;
 pub mod online;
