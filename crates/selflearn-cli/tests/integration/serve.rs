@@ -128,3 +128,36 @@ async fn sigterm_shuts_down_gracefully_keeping_every_acknowledged_event() {
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     assert_acknowledged_batches_stored(dir.path(), &acked);
 }
+
+/// Logs written to a file or a pipe are plain text: no terminal colour codes.
+#[test]
+fn a_redirected_log_has_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
+        .arg("--log-dir")
+        .arg(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut banner)
+        .unwrap();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("INFO"), "the shutdown is logged: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a redirected log: {log:?}"
+    );
+}
