@@ -59,8 +59,23 @@ fn ingest_and_learn(
         dir.join("online.json"),
         dir.join("encoder.safetensors"),
     );
-    let learned = selflearn(
-        &log,
+    let learned = learn_into(&log, &paths);
+    assert!(
+        text(&learned.stdout).contains("1 rewrites mined"),
+        "{}",
+        text(&learned.stdout)
+    );
+    paths
+}
+
+/// Runs `learn` on the log at `log`, writing (table, online artifact, encoder) at `paths`;
+/// asserts that it succeeded and returns its output.
+fn learn_into(
+    log: &std::path::Path,
+    paths: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
+) -> std::process::Output {
+    let out = selflearn(
+        log,
         &[
             "learn",
             "--out",
@@ -71,13 +86,8 @@ fn ingest_and_learn(
             paths.2.to_str().unwrap(),
         ],
     );
-    assert!(learned.status.success(), "{}", text(&learned.stderr));
-    assert!(
-        text(&learned.stdout).contains("1 rewrites mined"),
-        "{}",
-        text(&learned.stdout)
-    );
-    paths
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
 }
 
 /// `selflearn serve` on a free port with `args`, reloading artifacts every 50 ms; returns the
@@ -228,20 +238,14 @@ async fn the_online_layers_are_served_and_swapped_without_a_restart() {
         &["train", "--seed", "8", "--out", encoder.to_str().unwrap()],
     );
     assert!(trained.status.success(), "{}", text(&trained.stderr));
-    let table = dir.path().join("table.json");
-    let learned = selflearn(
+    learn_into(
         &log,
-        &[
-            "learn",
-            "--out",
-            table.to_str().unwrap(),
-            "--online-out",
-            online.to_str().unwrap(),
-            "--encoder",
-            encoder.to_str().unwrap(),
-        ],
+        &(
+            dir.path().join("table.json"),
+            online.clone(),
+            encoder.clone(),
+        ),
     );
-    assert!(learned.status.success(), "{}", text(&learned.stderr));
     let relearned: serde_json::Value =
         serde_json::from_str(&fs_err::read_to_string(&online).unwrap()).unwrap();
     let version = relearned["version"].as_str().unwrap().to_owned();
@@ -313,22 +317,8 @@ fn online_view(artifact: &std::path::Path, request: &str, user: &str) -> (u64, b
 fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_next_learn() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let (table, online, encoder) = ingest_and_learn(dir.path(), &reformulations());
-    let learn = |log: &std::path::Path| {
-        let out = selflearn(
-            log,
-            &[
-                "learn",
-                "--out",
-                table.to_str().unwrap(),
-                "--online-out",
-                online.to_str().unwrap(),
-                "--encoder",
-                encoder.to_str().unwrap(),
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
+    let paths = ingest_and_learn(dir.path(), &reformulations());
+    let (table, online) = (paths.0.clone(), paths.1.clone());
     assert_eq!(
         online_view(&online, "play imagine dragons", "user-1"),
         (3, true)
@@ -337,7 +327,7 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     let forgot = selflearn(&log, &["forget", "user-1"]);
     assert!(forgot.status.success(), "{}", text(&forgot.stderr));
     assert!(text(&forgot.stdout).contains("deleted 4 events of user-1"));
-    learn(&log);
+    learn_into(&log, &paths);
     assert_eq!(
         online_view(&online, "play imagine dragons", "user-1"),
         (2, false)
@@ -350,23 +340,9 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
 fn every_learn_with_the_untrained_encoder_says_so_and_none_after_train() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let (table, online, encoder) = ingest_and_learn(dir.path(), &reformulations_of(10));
-    let learn = || {
-        let out = selflearn(
-            &log,
-            &[
-                "learn",
-                "--out",
-                table.to_str().unwrap(),
-                "--online-out",
-                online.to_str().unwrap(),
-                "--encoder",
-                encoder.to_str().unwrap(),
-            ],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stderr)
-    };
+    let paths = ingest_and_learn(dir.path(), &reformulations_of(10));
+    let encoder = paths.2.clone();
+    let learn = || text(&learn_into(&log, &paths).stderr);
     let warning = "untrained random projection";
     assert!(
         learn().contains(warning),

@@ -11,12 +11,17 @@ const CLIENTS: usize = 4;
 
 /// Starts `selflearn serve` on a free port; returns the child and its base URL.
 fn start_server(log: &Path) -> (Child, String) {
+    start_server_logging_to(log, Stdio::null())
+}
+
+/// As [`start_server`], with the server's log (standard error) going to `log_to`.
+fn start_server_logging_to(log: &Path, log_to: Stdio) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
         .arg("--log-dir")
         .arg(log)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log_to)
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -133,18 +138,7 @@ async fn sigterm_shuts_down_gracefully_keeping_every_acknowledged_event() {
 #[test]
 fn a_redirected_log_has_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
-        .arg("--log-dir")
-        .arg(dir.path())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
+    let (child, _) = start_server_logging_to(dir.path(), Stdio::piped());
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
