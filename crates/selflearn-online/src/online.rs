@@ -629,9 +629,14 @@ impl OnlineModel {
                 template: None,
             })
             .collect();
-        if self.config.templates {
-            let fills = self.templates.fill(text, &self.lexicon);
-            let encoded = (!fills.is_empty()).then(|| self.encoder.encode(text));
+        let fills = if self.config.templates {
+            self.templates.fill(text, &self.lexicon)
+        } else {
+            Vec::new()
+        };
+        // Prepared only for a request that fits a template: most fit none.
+        if !fills.is_empty() {
+            let encoded = self.encoder.encode(text);
             let (letters, phones) = (normalised_chars(text), self.lexicon.phones(text));
             for filled in fills {
                 if ranked.iter().any(|r| r.candidate.text == filled.text) {
@@ -643,10 +648,7 @@ impl OnlineModel {
                     ..filled.carrier.support.clone()
                 };
                 let similarities = [
-                    dot(
-                        encoded.as_deref().unwrap_or_default(),
-                        &self.encoder.encode(&candidate.text),
-                    ),
+                    dot(&encoded, &self.encoder.encode(&candidate.text)),
                     similarity_to(&letters, &candidate.text) as f32,
                     self.lexicon.similarity_to(&phones, &candidate.text),
                 ];

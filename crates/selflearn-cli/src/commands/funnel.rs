@@ -102,8 +102,8 @@ pub(crate) fn funnel(out: &Collected, consulted: &[Consulted]) -> Funnel {
             funnel.consulted_defects += 1;
             funnel.offered_templates += u64::from(asked.templates > 0);
             let right = served.get(frame);
-            let served_before =
-                right.is_some_and(|r| r.iter().any(|form| *form != normalise(&event.asr.text)));
+            let heard = normalise(&event.asr.text);
+            let served_before = right.is_some_and(|r| r.iter().any(|form| *form != heard));
             match &asked.ranked {
                 None => {
                     funnel.guard_declined += 1;
