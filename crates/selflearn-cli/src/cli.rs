@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{
-    bench, demo, eval, export, forget, ingest, learn, schema, serve, train, world,
-};
+use crate::commands::{demo, eval, export, forget, ingest, learn, schema, serve, train, world};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -46,8 +44,6 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Print the JSON Schema of the turn event.
     Schema(schema::SchemaArgs),
-    /// Measure performance.
-    Bench(bench::BenchArgs),
     /// The evaluation world built from real data.
     World(world::WorldArgs),
     /// Paired A/B arms on the world: control against selflearn's layers.

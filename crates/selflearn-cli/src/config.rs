@@ -10,6 +10,7 @@ use selflearn_log::{LogOptions, SyncPolicy};
 use selflearn_miner::MinerConfig;
 use selflearn_online::OnlineConfig;
 use selflearn_server::ServerConfig;
+use selflearn_signals::SignalConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -24,6 +25,8 @@ pub struct Config {
     pub miner: MinerConfig,
     /// The online rewriting layers.
     pub online: OnlineConfig,
+    /// Session building and friction detection (`learn`, `train`).
+    pub signals: SignalConfig,
 }
 
 /// The `[log]` section.

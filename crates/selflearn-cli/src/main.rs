@@ -7,7 +7,6 @@ mod cli;
 mod commands;
 mod config;
 mod format;
-mod parallel;
 
 use std::process::ExitCode;
 

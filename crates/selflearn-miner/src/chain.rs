@@ -67,6 +67,11 @@ impl Chain {
         *self.rows[from].entry(to).or_default() += count;
     }
 
+    /// The observed transitions out of `from`, with their counts.
+    pub fn transitions(&self, from: usize) -> impl Iterator<Item = (Target, f64)> + '_ {
+        self.rows[from].iter().map(|(t, c)| (*t, *c))
+    }
+
     /// Row-normalised transitions: for each state, (state, probability) pairs of Q and the
     /// probability of R's success column.
     fn normalised(&self) -> Vec<(Vec<(usize, f64)>, f64)> {

@@ -8,5 +8,5 @@ pub mod chain;
 pub mod mine;
 pub mod table;
 
-pub use mine::{Mined, Miner, MinerConfig, RewriteEntry, RolledBack, mine};
+pub use mine::{LAYER, Mined, Miner, MinerConfig, RewriteEntry, RolledBack, mine};
 pub use table::{RewriteTable, TableError};

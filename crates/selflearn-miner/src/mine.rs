@@ -178,6 +178,44 @@ impl Miner {
         }
     }
 
+    /// Adds what another miner observed (other users, or other days): the result mines what
+    /// one miner observing both would have. States are matched by their utterance form.
+    pub fn merge(&mut self, other: Miner) {
+        let states: Vec<usize> = other
+            .forms
+            .iter()
+            .map(|form| self.state(form.clone()))
+            .collect();
+        for (theirs, &mine) in states.iter().enumerate() {
+            self.said[mine] += other.said[theirs];
+            self.unrewritten[mine].turns += other.unrewritten[theirs].turns;
+            self.unrewritten[mine].likely_defects += other.unrewritten[theirs].likely_defects;
+            for (target, count) in other.chain.transitions(theirs) {
+                let target = match target {
+                    Target::State(j) => Target::State(states[j]),
+                    absorbing => absorbing,
+                };
+                self.chain.add(mine, target, count);
+            }
+        }
+        for ((source, target), (count, users)) in other.pairs {
+            let pair = self
+                .pairs
+                .entry((states[source], states[target]))
+                .or_default();
+            pair.0 += count;
+            pair.1.extend(users);
+        }
+        for ((heard, served), fired) in other.fired {
+            let mine = self
+                .fired
+                .entry((states[heard], states[served]))
+                .or_default();
+            mine.turns += fired.turns;
+            mine.likely_defects += fired.likely_defects;
+        }
+    }
+
     /// Deployed rewrites that met more friction than their source did without them.
     fn rollbacks(&self, config: &MinerConfig) -> Vec<((usize, usize), RolledBack)> {
         let rate = |f: &Fired| f64::from(f.likely_defects) / f64::from(f.turns.max(1));
@@ -245,17 +283,23 @@ impl Miner {
                     target_success: direct[target],
                     path_success: visits.get(&target).copied().unwrap_or(0.0) * direct[target],
                 };
-                if best
-                    .get(&source)
-                    .is_none_or(|b| candidate.path_success > b.path_success)
-                {
+                // Ties go to the alphabetically first target, so that the result does not
+                // depend on the order states were first seen in.
+                if best.get(&source).is_none_or(|b| {
+                    candidate.path_success > b.path_success
+                        || (candidate.path_success == b.path_success && candidate.target < b.target)
+                }) {
                     best.insert(source, candidate);
                 }
             }
         }
+        let mut entries: Vec<RewriteEntry> = best.into_values().collect();
+        entries.sort_by(|a, b| a.source.cmp(&b.source));
+        let mut rolled_back: Vec<RolledBack> = rollbacks.into_iter().map(|(_, r)| r).collect();
+        rolled_back.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
         Mined {
-            entries: best.into_values().collect(),
-            rolled_back: rollbacks.into_iter().map(|(_, r)| r).collect(),
+            entries,
+            rolled_back,
         }
     }
 }

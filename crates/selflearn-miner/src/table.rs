@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use selflearn_signals::normalise;
-use selflearn_types::{RewriteRequest, RewriteResponse};
+use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 use serde::{Deserialize, Serialize};
 
 use crate::mine::{Mined, MinerConfig, RewriteEntry, RolledBack};
@@ -76,29 +76,6 @@ impl RewriteTable {
         self.index.get(&normalise(text)).map(|&i| &self.entries[i])
     }
 
-    /// The rewrite API's answer for a request.
-    pub fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
-        match self.lookup(&request.text) {
-            None => RewriteResponse::unchanged(request.text.clone()),
-            Some(entry) => RewriteResponse {
-                text: entry.target.clone(),
-                rewritten: true,
-                layer: Some("precomputed".into()),
-                score: Some(entry.path_success.clamp(0.0, 1.0) as f32),
-                explanation: Some(format!(
-                    "table {}: {} users moved from this request to the target {} times; said {} times; direct success {:.2} -> {:.2}",
-                    self.version,
-                    entry.pair_users,
-                    entry.pair_count,
-                    entry.source_count,
-                    entry.source_success,
-                    entry.target_success
-                )),
-                artifact_version: Some(self.version.clone()),
-            },
-        }
-    }
-
     /// Writes the table as JSON, atomically: to a temporary file beside it, then renamed over
     /// it, so that a server reloading the path never reads half a table.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
@@ -144,6 +121,31 @@ impl RewriteTable {
             return Err(invalid("two entries share a source".into()));
         }
         Ok(table)
+    }
+}
+
+impl Rewriter for RewriteTable {
+    /// The rewrite API's answer for a request.
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        match self.lookup(&request.text) {
+            None => RewriteResponse::unchanged(request.text.clone()),
+            Some(entry) => RewriteResponse {
+                text: entry.target.clone(),
+                rewritten: true,
+                layer: Some(crate::mine::LAYER.into()),
+                score: Some(entry.path_success.clamp(0.0, 1.0) as f32),
+                explanation: Some(format!(
+                    "table {}: {} users moved from this request to the target {} times; said {} times; direct success {:.2} -> {:.2}",
+                    self.version,
+                    entry.pair_users,
+                    entry.pair_count,
+                    entry.source_count,
+                    entry.source_success,
+                    entry.target_success
+                )),
+                artifact_version: Some(self.version.clone()),
+            },
+        }
     }
 }
 

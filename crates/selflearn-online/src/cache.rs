@@ -8,13 +8,15 @@
 //! to another.
 
 use quick_cache::sync::Cache;
-use selflearn_types::{RewriteRequest, RewriteResponse};
+use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 
 use crate::online::{AnswerKey, Layers, OnlineModel};
 
-/// A model and the answers it gave, most recently useful first.
+/// A model, the layers of it that answer, and the answers it gave, most recently useful
+/// first.
 pub struct CachedModel {
     model: OnlineModel,
+    layers: Layers,
     /// The rewrite of each remembered key; `None` when the request was left as it is (its
     /// answer then repeats the text as each request said it).
     answers: Option<Cache<AnswerKey, Option<RewriteResponse>>>,
@@ -32,16 +34,30 @@ impl std::fmt::Debug for CachedModel {
 }
 
 impl CachedModel {
-    /// Remembers up to `capacity` answers of `model` (none when 0).
-    pub fn new(model: OnlineModel, capacity: usize) -> Self {
+    /// `model`'s `layers`, remembering up to `capacity` answers (none when 0).
+    pub fn new(model: OnlineModel, layers: Layers, capacity: usize) -> Self {
         Self {
             model,
+            layers,
             answers: (capacity > 0).then(|| Cache::new(capacity)),
         }
     }
 
+    /// The model that answers.
+    pub fn model(&self) -> &OnlineModel {
+        &self.model
+    }
+
+    /// The layers that answer.
+    pub fn layers(&self) -> Layers {
+        self.layers
+    }
+}
+
+impl Rewriter for CachedModel {
     /// The model's answer, from the cache when the same key was answered before.
-    pub fn rewrite(&self, request: &RewriteRequest, layers: Layers) -> RewriteResponse {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        let layers = self.layers;
         let Some(answers) = &self.answers else {
             return self.model.rewrite(request, layers);
         };

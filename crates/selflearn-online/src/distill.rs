@@ -51,7 +51,7 @@ pub fn distill(
     texts: &[String],
     targets: &[Vec<f32>],
     config: &DistillConfig,
-) -> candle_core::Result<(Encoder, Vec<f32>)> {
+) -> crate::Result<(Encoder, Vec<f32>)> {
     assert_eq!(texts.len(), targets.len(), "one teacher embedding per text");
     let fixed_start = Tensor::from_slice(&start.projection, (BUCKETS, DIM), &Device::Cpu)?;
     let schedule = Schedule {
@@ -61,7 +61,7 @@ pub fn distill(
         weight_decay: 0.0,
         seed: config.seed,
     };
-    fit(start, texts.len(), schedule, |chunk, projection| {
+    Ok(fit(start, texts.len(), schedule, |chunk, projection| {
         let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
         let teacher: Vec<f32> = chunk.iter().flat_map(|&i| targets[i].clone()).collect();
         let teacher = Tensor::from_vec(
@@ -80,7 +80,7 @@ pub fn distill(
         let student = encode(&x, projection)?;
         let got = student.matmul(&student.t()?)?;
         (got - wanted)?.sqr()?.mean_all()
-    })
+    })?)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! which already keeps their cosine) and is trained contrastively by [`crate::train`] on pairs
 //! the logs provide: a request that failed and the reformulation that then succeeded.
 
+use crate::error::OnlineError;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
@@ -22,19 +23,6 @@ pub const DIM: usize = 64;
 pub struct Encoder {
     /// `BUCKETS × DIM`, row-major.
     pub(crate) projection: Vec<f32>,
-}
-
-/// Errors of loading or saving an encoder.
-#[derive(Debug, thiserror::Error)]
-pub enum EncoderError {
-    /// Reading or writing the weights failed, or they are not a `BUCKETS × DIM` matrix.
-    #[error("{path}: {reason}")]
-    Weights {
-        /// The weights file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
 }
 
 impl Encoder {
@@ -77,8 +65,8 @@ impl Encoder {
     }
 
     /// Saves the projection as a safetensors file.
-    pub fn save(&self, path: &Path) -> Result<(), EncoderError> {
-        let error = |reason: String| EncoderError::Weights {
+    pub fn save(&self, path: &Path) -> Result<(), OnlineError> {
+        let error = |reason: String| OnlineError::Weights {
             path: path.display().to_string(),
             reason,
         };
@@ -94,8 +82,8 @@ impl Encoder {
     }
 
     /// Loads a projection saved by [`Encoder::save`], refusing one of the wrong shape.
-    pub fn load(path: &Path) -> Result<Self, EncoderError> {
-        let error = |reason: String| EncoderError::Weights {
+    pub fn load(path: &Path) -> Result<Self, OnlineError> {
+        let error = |reason: String| OnlineError::Weights {
             path: path.display().to_string(),
             reason,
         };

@@ -3,7 +3,7 @@
 //! enough; no ranking, no guard beyond an exact match.
 
 use selflearn_signals::{normalise, similarity};
-use selflearn_types::{RewriteRequest, RewriteResponse};
+use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 
 /// Fuzzy matching against a list of requests known to work.
 #[derive(Debug, Clone)]
@@ -20,9 +20,10 @@ impl FuzzyRewriter {
     pub fn new(known: Vec<String>, threshold: f64) -> Self {
         Self { known, threshold }
     }
+}
 
-    /// The answer for one request.
-    pub fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+impl Rewriter for FuzzyRewriter {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
         let text = normalise(&request.text);
         let unchanged = RewriteResponse::unchanged(request.text.clone());
         if text.is_empty() || self.known.contains(&text) {

@@ -47,6 +47,17 @@ impl Candidate {
         near as f32 / self.served.max(1) as f32
     }
 
+    /// Adds another count of the same request (its people are counted apart).
+    pub(crate) fn absorb(&mut self, other: &Candidate) {
+        self.served += other.served;
+        for (kind, n) in &other.by_device {
+            *self.by_device.entry(kind.clone()).or_default() += n;
+        }
+        for (h, n) in other.by_hour.iter().enumerate() {
+            self.by_hour[h] += n;
+        }
+    }
+
     pub(crate) fn count(&mut self, turn: &TurnEvent) {
         self.served += 1;
         *self
@@ -88,6 +99,21 @@ impl Successes {
         candidate.count(turn);
     }
 
+    /// Adds another accumulation's counts.
+    pub fn merge(&mut self, other: Successes) {
+        for (user, requests) in other.per_user {
+            let mine = self.per_user.entry(user).or_default();
+            for (text, candidate) in requests {
+                match mine.get_mut(&text) {
+                    Some(c) => c.absorb(&candidate),
+                    None => {
+                        mine.insert(text, candidate);
+                    }
+                }
+            }
+        }
+    }
+
     /// The global candidates: requests that served at least `min_users` distinct people.
     pub fn global(&self, min_users: u32) -> Vec<Candidate> {
         let mut merged: BTreeMap<&str, (Candidate, BTreeSet<&str>)> = BTreeMap::new();
@@ -102,13 +128,7 @@ impl Successes {
                         BTreeSet::new(),
                     )
                 });
-                m.served += c.served;
-                for (kind, n) in &c.by_device {
-                    *m.by_device.entry(kind.clone()).or_default() += n;
-                }
-                for (h, n) in c.by_hour.iter().enumerate() {
-                    m.by_hour[h] += n;
-                }
+                m.absorb(c);
                 users.insert(user);
             }
         }

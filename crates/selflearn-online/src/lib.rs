@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod distill;
 pub mod encoder;
+pub mod error;
 pub mod features;
 mod fit;
 pub mod fuzzy;
@@ -33,15 +34,16 @@ pub mod train;
 
 pub use cache::CachedModel;
 pub use distill::{DistillConfig, distill};
-pub use encoder::{DIM, Encoder, EncoderError};
+pub use encoder::{DIM, Encoder};
+pub use error::{OnlineError, Result};
 pub use online::{
-    AnswerKey, ArtifactError, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner,
-    OnlineModel, PERSONAL, Ranked,
+    AnswerKey, GLOBAL, Layers, OnlineArtifact, OnlineConfig, OnlineLearner, OnlineModel, PERSONAL,
+    Ranked,
 };
 pub use pairs::{FormStats, Pair, reformulation_pairs};
-pub use phonetic::{Lexicon, LexiconError};
-pub use teacher::{Teacher, TeacherError};
+pub use phonetic::Lexicon;
+pub use teacher::Teacher;
 pub use train::{
-    HeldApartReport, Teaching, TeachingReport, TrainConfig, TrainError, held_apart, recall,
-    recall_by, train, train_held_apart,
+    HeldApartReport, Teaching, TeachingReport, TrainConfig, held_apart, recall, recall_by, train,
+    train_held_apart,
 };

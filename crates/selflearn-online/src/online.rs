@@ -5,11 +5,10 @@
 //! the personal layer), score each with the layer's ranker, and rewrite to the best when its
 //! score clears the threshold. Every rewrite says which layer fired and why.
 
+use crate::error::OnlineError;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use selflearn_signals::{Session, TurnSignals, normalise, normalised_chars, similarity_to};
 use selflearn_types::{RewriteRequest, RewriteResponse};
 use serde::{Deserialize, Serialize};
@@ -116,16 +115,24 @@ const SERVED_SAMPLE: usize = 20_000;
 /// logistic model of ten features, and training cost stops growing with the log.
 const RANKER_PAIRS: usize = 1_500;
 
+/// The digest that decides whether a served turn is in the sample (XXH3 of its event id).
+fn sample_digest(event_id: &str) -> u64 {
+    twox_hash::XxHash3_128::oneshot(event_id.as_bytes()) as u64
+}
+
 /// Accumulates sessions (a user at a time is enough) for [`OnlineModel`].
 #[derive(Debug)]
 pub struct OnlineLearner {
     successes: Successes,
     templates: TemplateLearner,
     forms: FormStats,
-    pairs: Vec<Observed>,
-    served_as_heard: Vec<(String, String, String, usize)>,
+    /// Keyed by (user, time, failed turn's event id): the order one user-sorted pass over the
+    /// log would see them in, whatever order they were observed or merged in.
+    pairs: BTreeMap<(String, i64, String), Observed>,
+    /// A bottom-k sample: the served turns with the smallest digests of their event ids, so
+    /// that it is the same sample however the log was split and merged.
+    served_as_heard: BTreeMap<u64, (String, String, String, usize)>,
     served_seen: usize,
-    sampler: StdRng,
 }
 
 impl Default for OnlineLearner {
@@ -134,10 +141,9 @@ impl Default for OnlineLearner {
             successes: Successes::default(),
             templates: TemplateLearner::default(),
             forms: FormStats::default(),
-            pairs: Vec::new(),
-            served_as_heard: Vec::new(),
+            pairs: BTreeMap::new(),
+            served_as_heard: BTreeMap::new(),
             served_seen: 0,
-            sampler: StdRng::seed_from_u64(0x5e1f),
         }
     }
 }
@@ -162,26 +168,47 @@ impl OnlineLearner {
                         turn.device.kind.as_str().to_owned(),
                         hour_of(turn.timestamp_ms),
                     );
-                    // Reservoir sampling: every served turn is kept with equal chance.
+                    // Bottom-k sampling: every served turn is kept with equal chance.
                     self.served_seen += 1;
-                    if self.served_as_heard.len() < SERVED_SAMPLE {
-                        self.served_as_heard.push(example);
-                    } else {
-                        let slot = self.sampler.random_range(0..self.served_seen);
-                        if slot < SERVED_SAMPLE {
-                            self.served_as_heard[slot] = example;
-                        }
-                    }
+                    self.served_as_heard
+                        .insert(sample_digest(&turn.event_id), example);
+                    self.trim_sample();
                 }
             }
         }
         for pair in reformulation_pairs(session, signals) {
             let failed_turn = &session.turns[pair.failed_turn];
-            self.pairs.push(Observed {
-                device_kind: failed_turn.device.kind.as_str().to_owned(),
-                hour: hour_of(failed_turn.timestamp_ms),
-                pair,
-            });
+            let key = (
+                pair.user_id.clone(),
+                failed_turn.timestamp_ms,
+                failed_turn.event_id.clone(),
+            );
+            self.pairs.insert(
+                key,
+                Observed {
+                    device_kind: failed_turn.device.kind.as_str().to_owned(),
+                    hour: hour_of(failed_turn.timestamp_ms),
+                    pair,
+                },
+            );
+        }
+    }
+
+    /// Adds what another learner observed (other users, or other days of the same users): the
+    /// result learns what one learner observing both would have.
+    pub fn merge(&mut self, other: OnlineLearner) {
+        self.successes.merge(other.successes);
+        self.templates.merge(other.templates);
+        self.forms.merge(other.forms);
+        self.pairs.extend(other.pairs);
+        self.served_as_heard.extend(other.served_as_heard);
+        self.served_seen += other.served_seen;
+        self.trim_sample();
+    }
+
+    fn trim_sample(&mut self) {
+        while self.served_as_heard.len() > SERVED_SAMPLE {
+            self.served_as_heard.pop_last();
         }
     }
 
@@ -199,7 +226,7 @@ impl OnlineLearner {
 
     /// Reformulation pairs seen so far (for training the encoder).
     pub fn pairs(&self) -> impl Iterator<Item = &Pair> {
-        self.pairs.iter().map(|o| &o.pair)
+        self.pairs.values().map(|o| &o.pair)
     }
 
     /// Distinct texts of the users `keep` accepts, sorted: the requests that served them and
@@ -228,7 +255,7 @@ impl OnlineLearner {
         lexicon: Arc<Lexicon>,
         config: OnlineConfig,
         version: impl Into<String>,
-    ) -> candle_core::Result<OnlineModel> {
+    ) -> crate::Result<OnlineModel> {
         let global = Index::build(self.successes.global(config.min_users), &encoder);
         let personal: HashMap<String, Index> = self
             .successes
@@ -259,7 +286,7 @@ impl OnlineLearner {
             let mut requests: Vec<(bool, f64, Retrieved)> = Vec::new();
             let pair_step = (self.pairs.len() / RANKER_PAIRS).max(1);
             let used_pairs = self.pairs.len().div_ceil(pair_step);
-            for o in self.pairs.iter().step_by(pair_step) {
+            for o in self.pairs.values().step_by(pair_step) {
                 let query = Query {
                     text: &o.pair.failed,
                     device_kind: &o.device_kind,
@@ -281,7 +308,7 @@ impl OnlineLearner {
             // Each sampled request stands for this many served as heard in the log.
             let served_weight =
                 self.served_seen as f64 / self.served_as_heard.len().div_ceil(step).max(1) as f64;
-            for (user, text, kind, hour) in self.served_as_heard.iter().step_by(step) {
+            for (user, text, kind, hour) in self.served_as_heard.values().step_by(step) {
                 let query = Query {
                     text,
                     device_kind: kind,
@@ -366,32 +393,6 @@ pub struct OnlineArtifact {
 /// Format version of [`OnlineArtifact`] (2: templates and the encoder's digest).
 pub const ARTIFACT_FORMAT: u32 = 2;
 
-/// Errors of loading an online artifact.
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    /// The file is not a valid artifact; the one in use stays.
-    #[error("{path}: invalid online artifact: {reason}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// The artifact was learned with another encoder than the one given: its indices and
-    /// rankers would be read against encodings they were not built for.
-    #[error(
-        "{path}: learned with encoder {learned_with}, not with the one given ({given}); load the encoder it was learned with"
-    )]
-    OtherEncoder {
-        /// The file.
-        path: String,
-        /// Digest of the encoder it was learned with.
-        learned_with: String,
-        /// Digest of the encoder given.
-        given: String,
-    },
-}
-
 /// The learned online layers.
 #[derive(Debug, Clone)]
 pub struct OnlineModel {
@@ -463,8 +464,8 @@ impl OnlineModel {
     }
 
     /// Reads and checks an artifact written by [`OnlineModel::save`].
-    pub fn load(path: &std::path::Path, encoder: Encoder) -> Result<Self, ArtifactError> {
-        let invalid = |reason: String| ArtifactError::Invalid {
+    pub fn load(path: &std::path::Path, encoder: Encoder) -> Result<Self, OnlineError> {
+        let invalid = |reason: String| OnlineError::InvalidArtifact {
             path: path.display().to_string(),
             reason,
         };
@@ -479,7 +480,7 @@ impl OnlineModel {
         }
         let given = encoder.digest();
         if artifact.encoder != given {
-            return Err(ArtifactError::OtherEncoder {
+            return Err(OnlineError::OtherEncoder {
                 path: path.display().to_string(),
                 learned_with: artifact.encoder,
                 given,
@@ -903,6 +904,114 @@ mod tests {
         }
     }
 
+    /// Requests only user A ever says: what would leak if A's history reached B.
+    const A_ONLY: [&str; 3] = [
+        "play my secret playlist",
+        "play my secret playlists",
+        "unlock the back door",
+    ];
+
+    /// A history of A over every request, shared and A's own.
+    fn a_history() -> impl Strategy<Value = Vec<(usize, bool, bool)>> {
+        prop::collection::vec(
+            (
+                0..REQUESTS.len() + A_ONLY.len(),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            0..20,
+        )
+    }
+
+    fn a_turns(history: &[(usize, bool, bool)]) -> Vec<TurnEvent> {
+        let mut at = 0;
+        history
+            .iter()
+            .enumerate()
+            .map(|(k, &(request, ok, pause))| {
+                at += if pause { 600_000 } else { 8_000 };
+                let text = REQUESTS
+                    .get(request)
+                    .copied()
+                    .unwrap_or(A_ONLY[request - REQUESTS.len()]);
+                let outcome = if ok {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
+                turn_saying("a", &format!("a-{k}"), at, text, outcome)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Everything of A's history varies (what reaches the global counts and the rankers
+        /// included); whatever it is, B is only ever rewritten to what B was served by or to
+        /// a request that served at least `min_users` people, never to what A alone said.
+        #[test]
+        fn another_users_history_reaches_b_only_through_requests_enough_people_share(
+            others in history(),
+            b in history(),
+            a in a_history(),
+            asked in prop::collection::vec(0..REQUESTS.len() + A_ONLY.len(), 1..8),
+        ) {
+            let events: Vec<TurnEvent> = ["p0", "p1"]
+                .iter()
+                .flat_map(|u| turns(u, &others))
+                .chain(turns("b", &b))
+                .chain(a_turns(&a))
+                .collect();
+            let model = learn(&events);
+            let own: Vec<String> = model.personal.get("b").map(|i| i.candidates().iter().map(|c| c.text.clone()).collect()).unwrap_or_default();
+            for &request in &asked {
+                let text = REQUESTS.get(request).copied().unwrap_or(A_ONLY[request - REQUESTS.len()]);
+                let answer = ask(&model, "b", text);
+                if !answer.rewritten {
+                    continue;
+                }
+                prop_assert!(!A_ONLY.contains(&answer.text.as_str()), "A's own request reached B: {answer:?}");
+                let shared = model.global.candidates().iter().any(|c| c.text == answer.text && c.users >= model.config.min_users);
+                prop_assert!(own.contains(&answer.text) || shared, "{answer:?}");
+            }
+        }
+
+        /// One user alone moves no global count: whatever A says, however often, a request
+        /// enters the global layer only with another person's support, and A's own requests
+        /// never do.
+        #[test]
+        fn one_user_alone_cannot_put_a_request_in_the_global_layer(
+            others in history(),
+            a in a_history(),
+            repeats in 1usize..4,
+        ) {
+            let mut alone = Vec::new();
+            for copy in 0..repeats {
+                alone.extend(a_turns(&a).into_iter().map(|mut e| {
+                    e.event_id = format!("{}-{copy}", e.event_id);
+                    e.timestamp_ms += copy as i64 * 86_400_000;
+                    e
+                }));
+            }
+            prop_assert_eq!(learn(&alone).global_len(), 0);
+            // With one other person, only what that person was also served by.
+            let other = turns("p0", &others);
+            let theirs: Vec<String> = learn(&other)
+                .personal
+                .get("p0")
+                .map(|i| i.candidates().iter().map(|c| c.text.clone()).collect())
+                .unwrap_or_default();
+            let mut both = other;
+            both.extend(alone);
+            let model = learn(&both);
+            for c in model.global.candidates() {
+                prop_assert!(theirs.contains(&c.text), "{c:?}");
+                prop_assert!(c.users >= 2);
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -924,7 +1033,8 @@ mod tests {
                 .chain(turns("a", &a))
                 .collect();
             let model = learn(&events);
-            let cached = crate::cache::CachedModel::new(model.clone(), capacity);
+            let cached = [Layers::Global, Layers::GlobalAndPersonal]
+                .map(|layers| crate::cache::CachedModel::new(model.clone(), layers, capacity));
             for (request, user, shout) in asked {
                 let text = if shout {
                     REQUESTS[request].to_uppercase()
@@ -938,10 +1048,10 @@ mod tests {
                     timestamp_ms: Some(0),
                     context: BTreeMap::new(),
                 };
-                for layers in [Layers::Global, Layers::GlobalAndPersonal] {
+                for cached in &cached {
                     prop_assert_eq!(
-                        cached.rewrite(&request, layers),
-                        model.rewrite(&request, layers)
+                        selflearn_types::Rewriter::rewrite(cached, &request),
+                        model.rewrite(&request, cached.layers())
                     );
                 }
             }
@@ -1157,7 +1267,7 @@ mod tests {
         // Served with another encoder than it was learned with, it is refused, naming both.
         let err = OnlineModel::load(&path, Encoder::random(2)).unwrap_err();
         assert!(
-            matches!(&err, ArtifactError::OtherEncoder { learned_with, given, .. }
+            matches!(&err, OnlineError::OtherEncoder { learned_with, given, .. }
                 if *learned_with == Encoder::random(1).digest()
                     && *given == Encoder::random(2).digest()),
             "{err}"

@@ -80,6 +80,15 @@ impl FormStats {
         }
     }
 
+    /// Adds another accumulation's counts.
+    pub fn merge(&mut self, other: FormStats) {
+        for (form, (said, served)) in other.said {
+            let entry = self.said.entry(form).or_default();
+            entry.0 += said;
+            entry.1 += served;
+        }
+    }
+
     /// (times said unrewritten, times served) of a form.
     pub fn of(&self, form: &str) -> (u32, u32) {
         self.said.get(form).copied().unwrap_or_default()

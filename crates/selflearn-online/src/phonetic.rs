@@ -1,6 +1,7 @@
 //! Phonetic similarity from a pronunciation lexicon (CMUdict's ARPAbet phones): recognisers
 //! confuse words that sound alike ("chopin" / "shopping"), which characters alone miss.
 
+use crate::error::OnlineError;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -49,24 +50,30 @@ struct Entry {
     prons: Vec<Vec<String>>,
 }
 
-/// Errors of loading a lexicon.
-#[derive(Debug, thiserror::Error)]
-#[error("{path}:{line}: {reason}")]
-pub struct LexiconError {
-    path: String,
-    line: usize,
-    reason: String,
-}
-
 impl Lexicon {
-    /// Reads a JSON-lines lexicon: `{"word": "chopin", "prons": [["SH", "OW1", "P", "AE2", "N"]]}`.
-    pub fn load(path: &Path) -> Result<Self, LexiconError> {
-        let error = |line: usize, reason: String| LexiconError {
+    /// The CMU Pronouncing Dictionary entries of the vendored data's words
+    /// (`data/cmudict_vocab.jsonl`, BSD-2-Clause), built into the binary so that learning
+    /// never depends on the directory it runs in.
+    pub const EMBEDDED: &'static str = include_str!("../../../data/cmudict_vocab.jsonl");
+
+    /// Reads a JSON-lines lexicon file (see [`Lexicon::parse`]).
+    pub fn load(path: &Path) -> Result<Self, OnlineError> {
+        let text = fs_err::read_to_string(path).map_err(|e| OnlineError::Lexicon {
             path: path.display().to_string(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses a JSON-lines lexicon: `{"word": "chopin", "prons": [["SH", "OW1", "P", "AE2", "N"]]}`
+    /// per line; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, OnlineError> {
+        let error = |line: usize, reason: String| OnlineError::Lexicon {
+            path: origin.to_owned(),
             line,
             reason,
         };
-        let text = fs_err::read_to_string(path).map_err(|e| error(0, e.to_string()))?;
         let mut phones = HashMap::new();
         for (i, line) in text
             .lines()

@@ -119,7 +119,7 @@ impl Ranker {
         examples: &[(Features, bool)],
         mask: &[bool; FEATURES.len()],
         threshold: f32,
-    ) -> candle_core::Result<Self> {
+    ) -> crate::Result<Self> {
         let n = FEATURES.len();
         let mut x = Vec::with_capacity(examples.len() * n);
         for (f, _) in examples {

@@ -7,7 +7,8 @@
 //! It takes milliseconds a query, too slow for the request path, so it serves as the teacher of
 //! the fast encoder ([`crate::distill`]) and as a reference for retrieval quality.
 
-use std::path::{Path, PathBuf};
+use crate::error::OnlineError;
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -19,22 +20,6 @@ pub const TEACHER_FILES: [&str; 3] = ["config.json", "model.safetensors", "token
 
 /// Longest input in tokens; requests are far shorter.
 const MAX_TOKENS: usize = 64;
-
-/// Errors of loading or running the teacher.
-#[derive(Debug, thiserror::Error)]
-pub enum TeacherError {
-    /// A file is missing or not what the model needs.
-    #[error("{path}: {reason} (scripts/fetch-minilm.sh puts the model there)")]
-    Files {
-        /// The file or directory.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
-    /// Tokenising or running the model failed.
-    #[error("teacher model: {0}")]
-    Run(String),
-}
 
 /// The pretrained sentence encoder.
 pub struct Teacher {
@@ -51,13 +36,13 @@ impl std::fmt::Debug for Teacher {
 
 impl Teacher {
     /// Loads the model in `dir`.
-    pub fn load(dir: &Path) -> Result<Self, TeacherError> {
+    pub fn load(dir: &Path) -> Result<Self, OnlineError> {
         let file = |name: &str| {
             let path = dir.join(name);
             if path.is_file() {
                 Ok(path)
             } else {
-                Err(TeacherError::Files {
+                Err(OnlineError::TeacherFiles {
                     path,
                     reason: "missing".into(),
                 })
@@ -69,23 +54,23 @@ impl Teacher {
         let config: Config = fs_err::read_to_string(&config_path)
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-            .map_err(|reason| TeacherError::Files {
+            .map_err(|reason| OnlineError::TeacherFiles {
                 path: config_path.clone(),
                 reason,
             })?;
         let tensors = candle_core::safetensors::load(&weights, &Device::Cpu).map_err(|e| {
-            TeacherError::Files {
+            OnlineError::TeacherFiles {
                 path: weights.clone(),
                 reason: e.to_string(),
             }
         })?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).map_err(|e| TeacherError::Files {
+        let model = BertModel::load(vb, &config).map_err(|e| OnlineError::TeacherFiles {
             path: weights.clone(),
             reason: e.to_string(),
         })?;
         let mut tokenizer =
-            Tokenizer::from_file(&tokenizer_path).map_err(|e| TeacherError::Files {
+            Tokenizer::from_file(&tokenizer_path).map_err(|e| OnlineError::TeacherFiles {
                 path: tokenizer_path.clone(),
                 reason: e.to_string(),
             })?;
@@ -96,7 +81,7 @@ impl Teacher {
                 max_length: MAX_TOKENS,
                 ..Default::default()
             }))
-            .map_err(|e| TeacherError::Files {
+            .map_err(|e| OnlineError::TeacherFiles {
                 path: tokenizer_path,
                 reason: e.to_string(),
             })?;
@@ -114,11 +99,11 @@ impl Teacher {
 
     /// Unit-length sentence embeddings of `texts`: the mean of the last layer's token states
     /// over the real (unpadded) tokens, as sentence-transformers pools this model.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, TeacherError> {
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, OnlineError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let run = |e: &dyn std::fmt::Display| TeacherError::Run(e.to_string());
+        let run = |e: &dyn std::fmt::Display| OnlineError::TeacherRun(e.to_string());
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -145,7 +130,7 @@ impl Teacher {
     }
 
     /// Embeddings of many texts, in batches of `batch`.
-    pub fn embed_all(&self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>, TeacherError> {
+    pub fn embed_all(&self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>, OnlineError> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch.max(1)) {
             let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();

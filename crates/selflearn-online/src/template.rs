@@ -206,6 +206,21 @@ impl TemplateLearner {
         }
     }
 
+    /// Adds another accumulation's carriers and values.
+    pub fn merge(&mut self, other: TemplateLearner) {
+        for (key, (support, users)) in other.carriers {
+            let (mine, my_users) = self.carriers.entry(key).or_default();
+            mine.absorb(&support);
+            my_users.extend(users);
+        }
+        for (slot, values) in other.values {
+            let mine = self.values.entry(slot).or_default();
+            for (value, users) in values {
+                mine.entry(value).or_default().extend(users);
+            }
+        }
+    }
+
     /// Carriers and values that served at least `min_users` distinct people.
     pub fn finish(&self, min_users: u32) -> Templates {
         let carriers = self

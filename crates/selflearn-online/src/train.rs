@@ -2,6 +2,7 @@
 //! in DPR: Karpukhin et al., 2020): the encoding of a failed request should be closer to the
 //! reformulation that worked than to the other reformulations of the batch.
 
+use crate::error::OnlineError;
 use candle_core::{Device, Tensor};
 use candle_nn::loss;
 use serde::{Deserialize, Serialize};
@@ -48,7 +49,7 @@ pub fn train(
     start: &Encoder,
     pairs: &[(String, String)],
     config: &TrainConfig,
-) -> candle_core::Result<(Encoder, Vec<f32>)> {
+) -> crate::Result<(Encoder, Vec<f32>)> {
     let schedule = Schedule {
         epochs: config.epochs,
         batch: config.batch,
@@ -56,7 +57,7 @@ pub fn train(
         weight_decay: config.weight_decay,
         seed: config.seed,
     };
-    fit(start, pairs.len(), schedule, |chunk, projection| {
+    Ok(fit(start, pairs.len(), schedule, |chunk, projection| {
         let failed: Vec<&str> = chunk.iter().map(|&i| pairs[i].0.as_str()).collect();
         let worked: Vec<&str> = chunk.iter().map(|&i| pairs[i].1.as_str()).collect();
         let a = encode(&feature_matrix(&failed)?, projection)?;
@@ -65,7 +66,7 @@ pub fn train(
         let labels = Tensor::arange(0u32, chunk.len() as u32, &Device::Cpu)?;
         (loss::cross_entropy(&logits, &labels)? + loss::cross_entropy(&logits.t()?, &labels)?)?
             * 0.5
-    })
+    })?)
 }
 
 /// Recall@1 and @5 of retrieving each pair's reformulation among `pool` (distinct texts) by
@@ -221,17 +222,6 @@ fn median_micros<T>(inputs: &[T], mut work: impl FnMut(&T)) -> f64 {
     times.get(times.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Errors of training with held-apart users.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A tensor operation failed.
-    #[error(transparent)]
-    Tensor(#[from] candle_core::Error),
-    /// The teacher failed.
-    #[error(transparent)]
-    Teacher(#[from] crate::teacher::TeacherError),
-}
-
 /// Trains from the random projection of `seed` (first distilled from the teacher, when one is
 /// given) on the pairs of users not held apart, and measures recall on the pairs of those held
 /// apart.
@@ -240,7 +230,7 @@ pub fn train_held_apart<'p>(
     seed: u64,
     config: &TrainConfig,
     teaching: Option<Teaching<'_>>,
-) -> Result<(Encoder, HeldApartReport), TrainError> {
+) -> Result<(Encoder, HeldApartReport), OnlineError> {
     let mut trained_on: Vec<(String, String)> = Vec::new();
     let mut held: Vec<(String, String)> = Vec::new();
     for pair in pairs {

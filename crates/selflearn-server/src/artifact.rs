@@ -5,8 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
+use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
+
+/// Why an artifact did not load, as the loader said.
+pub type LoadError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What one look at the file found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Reload {
     /// The file has not changed since the last look.
     Unchanged,
@@ -18,7 +23,7 @@ pub enum Reload {
     /// The file changed but does not load; the previous version is still served.
     Refused {
         /// Why it was refused.
-        error: String,
+        error: Arc<LoadError>,
         /// The version still served.
         kept: String,
     },
@@ -30,7 +35,7 @@ pub enum Reload {
 type Stamp = (SystemTime, u64, u64);
 
 /// Reads and validates an artifact file; returns it with its version.
-type Loader<T> = Box<dyn Fn(&Path) -> Result<(T, String), String> + Send + Sync>;
+type Loader<T> = Box<dyn Fn(&Path) -> Result<(T, String), LoadError> + Send + Sync>;
 
 /// An artifact file and the version of it in force.
 pub struct Watched<T> {
@@ -51,8 +56,8 @@ impl<T> Watched<T> {
     /// invalid file is an error here, as there is nothing to fall back to.
     pub fn open(
         path: &Path,
-        load: impl Fn(&Path) -> Result<(T, String), String> + Send + Sync + 'static,
-    ) -> Result<Self, String> {
+        load: impl Fn(&Path) -> Result<(T, String), LoadError> + Send + Sync + 'static,
+    ) -> Result<Self, LoadError> {
         let stamp = stamp(path)?;
         let (artifact, version) = load(path)?;
         Ok(Self {
@@ -88,7 +93,7 @@ impl<T> Watched<T> {
             Ok(stamp) => stamp,
             Err(error) => {
                 return Reload::Refused {
-                    error,
+                    error: Arc::new(error.into()),
                     kept: kept(),
                 };
             }
@@ -105,22 +110,29 @@ impl<T> Watched<T> {
                 Reload::Loaded { version }
             }
             Err(error) => Reload::Refused {
-                error,
+                error: Arc::new(error),
                 kept: kept(),
             },
         }
     }
 }
 
-fn stamp(path: &Path) -> Result<Stamp, String> {
-    let meta = fs_err::metadata(path).map_err(|e| e.to_string())?;
+/// The artifact in force answers: a watched rewriter is a rewriter.
+impl<T: Rewriter> Rewriter for Watched<T> {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        self.current().rewrite(request)
+    }
+}
+
+fn stamp(path: &Path) -> std::io::Result<Stamp> {
+    let meta = fs_err::metadata(path)?;
     #[cfg(unix)]
     let inode = std::os::unix::fs::MetadataExt::ino(&meta);
     #[cfg(not(unix))]
     let inode = 0;
     let modified = meta
         .modified()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Ok((modified, meta.len(), inode))
 }
 
@@ -129,10 +141,10 @@ mod tests {
     use super::*;
 
     /// A toy artifact: a file whose text is its version, refused when empty.
-    fn load(path: &Path) -> Result<(String, String), String> {
-        let text = fs_err::read_to_string(path).map_err(|e| e.to_string())?;
+    fn load(path: &Path) -> Result<(String, String), LoadError> {
+        let text = fs_err::read_to_string(path)?;
         if text.is_empty() {
-            return Err(format!("{}: empty", path.display()));
+            return Err(format!("{}: empty", path.display()).into());
         }
         Ok((text.clone(), text))
     }
@@ -151,26 +163,16 @@ mod tests {
         save(&path, "v1");
         let watched = Watched::open(&path, load).unwrap();
         assert_eq!(watched.version(), "v1");
-        assert_eq!(watched.check(), Reload::Unchanged);
+        assert!(matches!(watched.check(), Reload::Unchanged));
         save(&path, "v2");
-        assert_eq!(
-            watched.check(),
-            Reload::Loaded {
-                version: "v2".into()
-            }
-        );
+        assert!(matches!(watched.check(), Reload::Loaded { version } if version == "v2"));
         save(&path, "");
         assert!(matches!(watched.check(), Reload::Refused { ref kept, .. } if kept == "v2"));
         fs_err::remove_file(&path).unwrap();
         assert!(matches!(watched.check(), Reload::Refused { .. }));
         assert_eq!(watched.version(), "v2");
         save(&path, "v3");
-        assert_eq!(
-            watched.check(),
-            Reload::Loaded {
-                version: "v3".into()
-            }
-        );
+        assert!(matches!(watched.check(), Reload::Loaded { version } if version == "v3"));
         save(&path, "");
         assert!(Watched::open(&path, load).is_err());
     }

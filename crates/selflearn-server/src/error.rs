@@ -63,7 +63,7 @@ pub enum ApiError {
     ShuttingDown,
     /// Storing failed; nothing of the batch was acknowledged.
     #[error("internal error: {0}")]
-    Internal(String),
+    Storage(std::sync::Arc<selflearn_log::LogError>),
 }
 
 impl ApiError {
@@ -84,7 +84,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }

@@ -10,7 +10,6 @@
 pub mod artifact;
 pub mod config;
 pub mod error;
-pub mod rewriter;
 pub mod routes;
 pub mod writer;
 
@@ -19,14 +18,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use selflearn_log::EventLog;
 use tokio::net::TcpListener;
 
-pub use artifact::{Reload, Watched};
+pub use artifact::{LoadError, Reload, Watched};
 pub use config::ServerConfig;
 pub use error::ApiError;
-pub use rewriter::{NoRewrites, Rewriter};
+pub use selflearn_types::{NoRewrites, Rewriter};
 use writer::LogWriter;
 
 /// Shared state of the handlers.
@@ -40,14 +39,25 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
 }
 
+/// Every route of the service: method, path and handler. The router is built from this table
+/// alone, and the OpenAPI document is tested against it.
+pub fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 4] {
+    [
+        ("post", "/v1/events", post(routes::events::post_events)),
+        ("get", "/v1/health", get(routes::health::get_health)),
+        ("post", "/v1/rewrite", post(routes::rewrite::post_rewrite)),
+        ("get", "/v1/openapi.json", get(routes::openapi::get_openapi)),
+    ]
+}
+
 /// The service's routes.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .route("/v1/events", post(routes::events::post_events))
-        .route("/v1/health", get(routes::health::get_health))
-        .route("/v1/rewrite", post(routes::rewrite::post_rewrite))
-        .route("/v1/openapi.json", get(routes::openapi::get_openapi))
+    route_table()
+        .into_iter()
+        .fold(Router::new(), |router, (_, path, handler)| {
+            router.route(path, handler)
+        })
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -2,7 +2,7 @@
 //! arrive while a commit is in progress are stored together in the next transaction, so that
 //! concurrent clients share one fsync. A batch is acknowledged only after its commit.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use selflearn_log::{AppendSummary, EventLog, LogError};
@@ -14,7 +14,7 @@ const MAX_GROUP: usize = 64;
 
 struct Job {
     events: Vec<TurnEvent>,
-    reply: oneshot::Sender<Result<AppendSummary, String>>,
+    reply: oneshot::Sender<Result<AppendSummary, Arc<LogError>>>,
 }
 
 /// Handle to the writer thread; cloning it is cheap.
@@ -43,7 +43,10 @@ impl LogWriter {
     }
 
     /// Stores a validated batch; resolves once it is durable. `None` if the writer has stopped.
-    pub async fn append(&self, events: Vec<TurnEvent>) -> Option<Result<AppendSummary, String>> {
+    pub async fn append(
+        &self,
+        events: Vec<TurnEvent>,
+    ) -> Option<Result<AppendSummary, Arc<LogError>>> {
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { events, reply }).ok()?;
         answer.await.ok()
@@ -67,14 +70,15 @@ fn run(mut log: EventLog, queue: mpsc::Receiver<Job>) {
                     let _ = job.reply.send(Ok(summary));
                 }
             }
-            Err(error) => fail_group(group, &error),
+            Err(error) => fail_group(group, error),
         }
     }
 }
 
-fn fail_group(group: Vec<Job>, error: &LogError) {
+fn fail_group(group: Vec<Job>, error: LogError) {
     tracing::error!(%error, "group commit failed; no batch of the group was stored");
+    let error = Arc::new(error);
     for job in group {
-        let _ = job.reply.send(Err(error.to_string()));
+        let _ = job.reply.send(Err(error.clone()));
     }
 }

@@ -21,5 +21,5 @@ pub mod text;
 pub mod validate;
 
 pub use event::*;
-pub use rewrite::{RewriteRequest, RewriteResponse};
+pub use rewrite::{NoRewrites, RewriteRequest, RewriteResponse, Rewriter};
 pub use validate::{EventError, event_from_value, parse_event, validate};

@@ -60,3 +60,33 @@ impl RewriteResponse {
         }
     }
 }
+
+/// Rewrites a request before NLU, or leaves it as it is. The one contract every rewriting
+/// layer, their composition, the HTTP service and the evaluation world's assistant share, so
+/// that what is measured is what is served.
+pub trait Rewriter: Send + Sync + std::fmt::Debug {
+    /// The answer for one request.
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse;
+}
+
+/// The rewriter in force when nothing learned is loaded: never rewrites.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoRewrites;
+
+impl Rewriter for NoRewrites {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        RewriteResponse::unchanged(request.text.clone())
+    }
+}
+
+impl<R: Rewriter + ?Sized> Rewriter for std::sync::Arc<R> {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        (**self).rewrite(request)
+    }
+}
+
+impl<R: Rewriter + ?Sized> Rewriter for &R {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        (**self).rewrite(request)
+    }
+}

@@ -11,7 +11,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use selflearn_types::{
     AppliedRewrite, Asr, BargeIn, Device, DeviceKind, Feedback, FeedbackKind, Nlu as NluEvent,
-    Outcome, Response, RewriteRequest, RewriteResponse, SCHEMA_VERSION, Slot, TurnEvent,
+    Outcome, Response, RewriteRequest, Rewriter, SCHEMA_VERSION, Slot, TurnEvent,
 };
 
 use crate::asr::{AsrChannel, AsrSource, Hypothesis};
@@ -329,7 +329,7 @@ impl World {
         &mut self,
         day: u32,
         sink: &mut impl WorldSink,
-        mut hook: Option<&mut dyn RewriteHook>,
+        hook: Option<&dyn Rewriter>,
     ) -> crate::Result<()> {
         let mut pending: Vec<Pending> = Vec::new();
         let mut finished: Vec<GoalTruth> = Vec::new();
@@ -383,7 +383,7 @@ impl World {
                     let mut episode = Episode {
                         pending: &mut pending,
                         finished: &mut finished,
-                        hook: &mut hook,
+                        hook,
                     };
                     busy_until =
                         self.pursue(h, p, goal_index, id, start, None, &mut episode, &mut rng);
@@ -637,7 +637,7 @@ impl World {
         act: Act,
         time: i64,
         rng: &mut StdRng,
-        hook: &mut Option<&mut dyn RewriteHook>,
+        hook: Option<&dyn Rewriter>,
         device_override: Option<usize>,
     ) -> RequestOutcome {
         let execution_fails = rng.random_bool(self.config.assistant.result_failure_rate);
@@ -650,7 +650,7 @@ impl World {
             .expect("goal sentences are hearable")
             .clone();
         let person = self.person(h, p).clone();
-        let rewrite = hook.as_mut().map(|hook| {
+        let rewrite = hook.map(|hook| {
             hook.rewrite(&RewriteRequest {
                 user_id: person.user_id.clone(),
                 device: device_of(&device),
@@ -920,17 +920,11 @@ pub struct CoverageReport {
     pub uncovered_frame_accuracy: f64,
 }
 
-/// Asked before NLU to rewrite a request, as a real integration calls selflearn.
-pub trait RewriteHook {
-    /// The text NLU should receive, and why.
-    fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse;
-}
-
 /// Where one day's output and the rewrite hook live while goals unfold.
 struct Episode<'a, 'h> {
     pending: &'a mut Vec<Pending>,
     finished: &'a mut Vec<GoalTruth>,
-    hook: &'a mut Option<&'h mut dyn RewriteHook>,
+    hook: Option<&'h dyn Rewriter>,
 }
 
 /// Low bits of a goal id that number goals chained after a success.
@@ -1267,6 +1261,7 @@ mod tests {
 
     use super::*;
     use crate::wer::corpus_wer;
+    use selflearn_types::RewriteResponse;
 
     /// The data and one trained NLU, shared by the tests of this module.
     fn shared() -> &'static (Dataset, Nlu) {
@@ -1391,10 +1386,11 @@ mod tests {
     }
 
     /// Rewrites every request to one fixed text.
+    #[derive(Debug)]
     struct Always(&'static str);
 
-    impl RewriteHook for Always {
-        fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
+    impl Rewriter for Always {
+        fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
             if request.text == self.0 {
                 return RewriteResponse::unchanged(self.0);
             }
@@ -1410,15 +1406,16 @@ mod tests {
     }
 
     /// Never rewrites.
+    #[derive(Debug)]
     struct Never;
 
-    impl RewriteHook for Never {
-        fn rewrite(&mut self, request: &RewriteRequest) -> RewriteResponse {
+    impl Rewriter for Never {
+        fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
             RewriteResponse::unchanged(request.text.clone())
         }
     }
 
-    fn arm(hook: Option<&mut dyn RewriteHook>) -> Collected {
+    fn arm(hook: Option<&dyn Rewriter>) -> Collected {
         let (data, nlu) = shared();
         let config = WorldConfig {
             seed: 21,
@@ -1435,13 +1432,13 @@ mod tests {
     #[test]
     fn a_hook_that_never_rewrites_changes_nothing() {
         let bytes = |o: &Collected| serde_json::to_string(&(&o.events, &o.truth)).unwrap();
-        assert_eq!(bytes(&arm(None)), bytes(&arm(Some(&mut Never))));
+        assert_eq!(bytes(&arm(None)), bytes(&arm(Some(&Never))));
     }
 
     #[test]
     fn rewrites_are_logged_judged_against_the_original_and_arms_stay_paired() {
         let control = arm(None);
-        let treated = arm(Some(&mut Always("what time is it")));
+        let treated = arm(Some(&Always("what time is it")));
         let rewritten: Vec<_> = treated
             .events
             .iter()

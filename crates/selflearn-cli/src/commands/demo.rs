@@ -6,23 +6,24 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
 use clap::Args;
+use selflearn_engine::{Learner, PrecomputedLearner, by_user};
+use selflearn_eval::{Arm, ArmRun, live};
 use selflearn_log::EventLog;
-use selflearn_miner::{RewriteTable, mine};
-use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
 use selflearn_world::Dataset;
 use selflearn_world::config::WorldConfig;
 use selflearn_world::sim::World;
 
 use super::Outcome;
-use super::eval::{Arm, ArmRun, live};
 use super::world::default_data_dir;
 use crate::config::Config;
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Working directory; emptied and refilled by every run.
+    /// Working directory; emptied and refilled by every run (a directory the demo did not
+    /// create is refused unless it is empty).
     #[arg(long, default_value = "selflearn-data/demo", value_name = "DIR")]
     pub dir: PathBuf,
     /// Data directory with the vendored file names and fields.
@@ -34,12 +35,37 @@ pub struct DemoArgs {
 }
 
 /// Runs the demo and prints where everything is.
-pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    if args.dir.exists() {
-        fs_err::remove_dir_all(&args.dir)?;
+/// Marks a directory the demo created, so that a later run may empty it.
+const MARKER: &str = ".selflearn-demo";
+
+/// Empties `dir` for a new run when the demo made it (or it is empty or missing); refuses any
+/// other directory, so that `--dir .` never deletes what someone keeps there.
+fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let mut entries = fs_err::read_dir(dir)?;
+        let empty = entries.next().is_none();
+        if !empty && !dir.join(MARKER).is_file() {
+            anyhow::bail!(
+                "--dir {}: the directory holds files the demo did not write; give an empty or new directory",
+                dir.display()
+            );
+        }
+        fs_err::remove_dir_all(dir)?;
     }
-    fs_err::create_dir_all(&args.dir)?;
+    fs_err::create_dir_all(dir)?;
+    fs_err::write(
+        dir.join(MARKER),
+        "written by `selflearn demo`; the next run empties this directory\n",
+    )
+    .context("marking the demo directory")?;
+    Ok(())
+}
+
+/// Runs the demo and prints where everything is; the event log goes to `log_dir` when
+/// `--log-dir` is given, else under the demo's directory.
+pub fn run(args: DemoArgs, config: &Config, log_dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    prepare(&args.dir)?;
     let data = Dataset::load(&args.data)?;
     let world_config = WorldConfig {
         seed: args.seed,
@@ -61,26 +87,21 @@ pub fn run(args: DemoArgs, config: &Config) -> anyhow::Result<Outcome> {
         args.seed,
         config.miner,
         None,
+        None,
     ));
-    let treated_out = live(world, Arm::Precomputed, args.seed, config.miner, None);
+    let treated_out = live(world, Arm::Precomputed, args.seed, config.miner, None, None);
     let treated = ArmRun::of(&treated_out);
 
-    let log_dir = args.dir.join("log");
+    let log_dir = log_dir.unwrap_or_else(|| args.dir.join("log"));
     let mut log = EventLog::open(&log_dir, &config.log.options())?;
     for batch in treated_out.events.chunks(500) {
         log.append(batch)?;
     }
-    let signal_config = SignalConfig::default();
-    let sessions = sessions(&treated_out.events, &signal_config);
-    let signals: Vec<Vec<TurnSignals>> = sessions
-        .iter()
-        .map(|s| friction(s, &signal_config))
-        .collect();
-    let table = RewriteTable::new(
-        format!("demo-seed-{}", args.seed),
-        config.miner,
-        mine(&sessions, &signals, &config.miner),
-    );
+    let mut learner = PrecomputedLearner::new(config.miner);
+    for user in by_user(&treated_out.events, &config.signals) {
+        learner.observe(&user);
+    }
+    let table = learner.finish(&format!("demo-seed-{}", args.seed))?;
     let table_path = args.dir.join("rewrite-table.json");
     table.save(&table_path)?;
     println!(

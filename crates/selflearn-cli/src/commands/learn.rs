@@ -1,19 +1,16 @@
-//! `selflearn learn`: the offline job. Reads the event log (never ground truth) one user at a
-//! time, builds sessions and friction signals, mines precomputed rewrites with the absorbing
-//! Markov chain, rolls back deployed rewrites that did worse than none, and writes a versioned
-//! rewrite table that `serve --rewrite-table` consults before NLU (and reloads when it changes).
-//! It also learns the online layers (global and personal indices, rankers) into an artifact
-//! for `serve --online`, with the encoder `selflearn train` wrote.
+//! `selflearn learn`: the offline job ([`selflearn_engine::driver`]). Reads the event log
+//! (never ground truth) one user at a time and writes one artifact set: the precomputed
+//! rewrite table, the online layers, and the encoder and lexicon they were learned with, under
+//! a manifest `serve` loads as one unit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use selflearn_log::{EventLog, ScanOrder};
-use selflearn_miner::{Mined, Miner, MinerConfig, RewriteTable};
-use selflearn_online::{Encoder, Lexicon, OnlineLearner};
-use selflearn_signals::{Session, SignalConfig, TurnSignals, friction, sessions};
-use selflearn_types::TurnEvent;
+use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner, learn};
+use selflearn_log::EventLog;
+use selflearn_online::{Encoder, Lexicon};
 
 use super::Outcome;
 use crate::config::Config;
@@ -21,54 +18,31 @@ use crate::config::Config;
 /// Arguments of `learn`.
 #[derive(Debug, Args)]
 pub struct LearnArgs {
-    /// Where to write the rewrite table.
-    #[arg(
-        long,
-        default_value = "selflearn-data/artifacts/rewrite-table.json",
-        value_name = "FILE"
-    )]
-    pub out: PathBuf,
-    /// Where to write the online layers' artifact.
-    #[arg(
-        long,
-        default_value = "selflearn-data/artifacts/online.json",
-        value_name = "FILE"
-    )]
-    pub online_out: PathBuf,
+    /// The artifact set's directory (its manifest names every file in it).
+    #[arg(long, default_value = "selflearn-data/artifacts", value_name = "DIR")]
+    pub artifacts: PathBuf,
     /// The encoder to index with (written by `selflearn train`); when the file is missing, the
     /// untrained random projection is used and written there.
     #[arg(
         long,
-        default_value = "selflearn-data/artifacts/encoder.safetensors",
+        default_value = "selflearn-data/encoder.safetensors",
         value_name = "FILE"
     )]
     pub encoder: PathBuf,
     /// Pronunciation lexicon for the rankers' phonetic similarity (JSON lines, as
-    /// data/cmudict_vocab.jsonl); without it, phonetic similarity falls back to letters.
-    #[arg(long, default_value = "data/cmudict_vocab.jsonl", value_name = "FILE")]
-    pub lexicon: PathBuf,
-}
-
-/// The lexicon at `path`, or an empty one (letters only) with a warning when there is none.
-pub(crate) fn lexicon_at(path: &std::path::Path) -> anyhow::Result<std::sync::Arc<Lexicon>> {
-    if !path.is_file() {
-        eprintln!(
-            "no pronunciation lexicon at {}; phonetic similarity compares letters",
-            path.display()
-        );
-        return Ok(std::sync::Arc::new(Lexicon::default()));
-    }
-    Ok(std::sync::Arc::new(Lexicon::load(path)?))
+    /// data/cmudict_vocab.jsonl); without it, the one built into the binary.
+    #[arg(long, value_name = "FILE")]
+    pub lexicon: Option<PathBuf>,
 }
 
 /// Seed of the untrained encoder's random projection.
 pub(crate) const UNTRAINED_ENCODER_SEED: u64 = 7;
 
-/// The encoder at `path`, or the untrained one written there when there is none.
-pub(crate) fn encoder_at(path: &std::path::Path) -> anyhow::Result<Encoder> {
+/// The encoder at `path`, or the untrained one written there when there is none; says so on
+/// every run that uses the untrained one.
+pub(crate) fn encoder_at(path: &Path) -> anyhow::Result<Encoder> {
     if path.is_file() {
         let encoder = Encoder::load(path)?;
-        // Said on every learn, not only the one that wrote it.
         if encoder.digest() == Encoder::random(UNTRAINED_ENCODER_SEED).digest() {
             eprintln!(
                 "the encoder at {} is the untrained random projection (run `selflearn train`)",
@@ -89,103 +63,65 @@ pub(crate) fn encoder_at(path: &std::path::Path) -> anyhow::Result<Encoder> {
     Ok(encoder)
 }
 
-/// What one pass over the log saw and mined.
-#[derive(Debug)]
-pub(crate) struct Learned {
-    pub(crate) events: u64,
-    pub(crate) sessions: u64,
-    pub(crate) likely_defects: u64,
-    pub(crate) mined: Mined,
-    pub(crate) online: OnlineLearner,
-}
-
-/// Visits every session of the log with its friction signals, one user at a time: memory holds
-/// one user's events, never the log.
-pub(crate) fn for_each_session(
-    log: &EventLog,
-    signal_config: &SignalConfig,
-    mut visit: impl FnMut(&Session, &[TurnSignals]),
-) -> anyhow::Result<u64> {
-    let mut user: Vec<TurnEvent> = Vec::new();
-    let mut events = 0u64;
-    let mut flush = |user: &mut Vec<TurnEvent>| {
-        for session in sessions(user, signal_config) {
-            visit(&session, &friction(&session, signal_config));
-        }
-        user.clear();
-    };
-    log.scan(ScanOrder::UserTime, |event| {
-        events += 1;
-        if user
-            .last()
-            .is_some_and(|last| last.user_id != event.user_id)
-        {
-            flush(&mut user);
-        }
-        user.push(event);
-        Ok(())
-    })?;
-    flush(&mut user);
-    Ok(events)
-}
-
-/// Streams the log through sessions, signals, the miner and the online learner.
-pub(crate) fn learn_from_log(
-    log: &EventLog,
-    signal_config: &SignalConfig,
-    miner_config: &MinerConfig,
-) -> anyhow::Result<Learned> {
-    let mut miner = Miner::new();
-    let mut online = OnlineLearner::new();
-    let (mut session_count, mut likely_defects) = (0u64, 0u64);
-    let events = for_each_session(log, signal_config, |session, signals| {
-        likely_defects += signals.iter().filter(|s| s.likely_defect()).count() as u64;
-        session_count += 1;
-        miner.observe(session, signals);
-        online.observe(session, signals);
-    })?;
-    Ok(Learned {
-        events,
-        sessions: session_count,
-        likely_defects,
-        mined: miner.finish(miner_config),
-        online,
+/// The lexicon's text and where it came from: the file, or the one built in.
+fn lexicon_text(path: Option<&Path>) -> anyhow::Result<(Arc<str>, String)> {
+    Ok(match path {
+        Some(path) => (
+            Arc::from(fs_err::read_to_string(path)?),
+            path.display().to_string(),
+        ),
+        None => (Arc::from(Lexicon::EMBEDDED), "built-in lexicon".to_owned()),
     })
+}
+
+/// A progress bar over the log's events, drawn only on a terminal.
+fn progress_over(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// Learns from the configured log.
 pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let log = EventLog::open_read_only(&config.log.dir)?;
-    let miner_config = config.miner;
-    let learned = learn_from_log(&log, &SignalConfig::default(), &miner_config)?;
+    let encoder = encoder_at(&args.encoder)?;
+    let (lexicon, origin) = lexicon_text(args.lexicon.as_deref())?;
+    let online = OnlineLayersLearner::new(
+        encoder,
+        Arc::new(Lexicon::parse(&lexicon, &origin)?),
+        config.online,
+    );
+    let bar = progress_over(log.len()?);
+    let learned = learn(
+        &log,
+        &config.signals,
+        PrecomputedLearner::new(config.miner),
+        Some(online),
+        |read| bar.set_position(read),
+    )?;
+    bar.finish_and_clear();
     let version = format!(
         "{}",
         SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()
     );
-    let table = RewriteTable::new(version.clone(), miner_config, learned.mined);
-    for path in [&args.out, &args.online_out] {
-        if let Some(parent) = path.parent() {
-            fs_err::create_dir_all(parent)?;
-        }
-    }
-    table.save(&args.out)?;
-    let encoder = encoder_at(&args.encoder)?;
-    let online =
-        learned
-            .online
-            .finish(encoder, lexicon_at(&args.lexicon)?, config.online, version)?;
-    online.save(&args.online_out)?;
+    let set = learned.finish(&version, lexicon)?;
+    set.save(&args.artifacts)?;
+    let report = &learned.report;
     println!(
-        "{} events, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",
-        learned.events,
-        learned.sessions,
-        learned.likely_defects,
-        table.entries.len(),
-        table.rolled_back.len(),
+        "{} events, {} users, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",
+        report.log.events,
+        report.users,
+        report.sessions,
+        report.likely_defects,
+        set.table.entries.len(),
+        set.table.rolled_back.len(),
         started.elapsed().as_secs_f64()
     );
-    for dropped in &table.rolled_back {
+    for dropped in &set.table.rolled_back {
         println!(
             "rolled back: {:?} -> {:?}: friction {:.2} over {} rewritten turns, {:.2} over {} without",
             dropped.source,
@@ -196,17 +132,17 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
             dropped.unrewritten_turns
         );
     }
+    if let Some((model, _, _)) = &set.online {
+        println!(
+            "online layers: {} global candidates, {} users with a personal index (encoder {}, {origin})",
+            model.global_len(),
+            model.personal_users().count(),
+            args.encoder.display()
+        );
+    }
     println!(
-        "rewrite table {} (version {})",
-        args.out.display(),
-        table.version
-    );
-    println!(
-        "online layers {} ({} global candidates, {} users with a personal index; encoder {})",
-        args.online_out.display(),
-        online.global_len(),
-        online.personal_users().count(),
-        args.encoder.display()
+        "artifact set {} (version {version})",
+        args.artifacts.display()
     );
     Ok(Outcome::Clean)
 }

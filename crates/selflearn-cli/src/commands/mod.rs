@@ -1,11 +1,9 @@
 //! One module per subcommand.
 
-pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod forget;
-mod funnel;
 pub mod ingest;
 pub mod learn;
 pub mod schema;
@@ -28,16 +26,26 @@ pub enum Outcome {
 /// Loads the configuration and runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let mut config = Config::load(cli.config.as_deref())?;
-    if let Some(dir) = cli.log_dir {
-        config.log.dir = dir;
+    if let Some(dir) = &cli.log_dir {
+        // A flag a command would ignore is refused: the world's commands and `eval` live in
+        // memory, and `schema` prints a file.
+        if matches!(
+            cli.command,
+            Command::World(_) | Command::Eval(_) | Command::Schema(_)
+        ) {
+            anyhow::bail!(
+                "--log-dir {}: this command reads and writes no event log",
+                dir.display()
+            );
+        }
+        config.log.dir.clone_from(dir);
     }
     match cli.command {
-        Command::Demo(args) => demo::run(args, &config),
+        Command::Demo(args) => demo::run(args, &config, cli.log_dir),
         Command::Ingest(args) => ingest::run(args, &config),
         Command::Export(args) => export::run(args, &config),
         Command::Serve(args) => serve::run(args, config),
         Command::Schema(args) => schema::run(args),
-        Command::Bench(args) => bench::run(args),
         Command::World(args) => world::run(args),
         Command::Eval(args) => eval::run(args, &config),
         Command::Learn(args) => learn::run(args, &config),

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use selflearn_engine::for_each_user;
 use selflearn_log::EventLog;
 use selflearn_online::{OnlineLearner, Teacher, Teaching, TrainConfig, train_held_apart};
-use selflearn_signals::SignalConfig;
 
 use super::Outcome;
 use crate::config::Config;
@@ -19,7 +19,7 @@ pub struct TrainArgs {
     /// Where to write the encoder.
     #[arg(
         long,
-        default_value = "selflearn-data/artifacts/encoder.safetensors",
+        default_value = "selflearn-data/encoder.safetensors",
         value_name = "FILE"
     )]
     pub out: PathBuf,
@@ -39,9 +39,16 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
     let log = EventLog::open_read_only(&config.log.dir)?;
     let mut learner = OnlineLearner::new();
-    super::learn::for_each_session(&log, &SignalConfig::default(), |session, signals| {
-        learner.observe(session, signals);
-    })?;
+    for_each_user(
+        &log,
+        &config.signals,
+        |user| {
+            for (session, signals) in user.iter() {
+                learner.observe(session, signals);
+            }
+        },
+        |_| {},
+    )?;
     let train_config = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
-use std::collections::HashMap;
 
-use selflearn_signals::{SignalConfig, TurnSignals, friction, sessions};
+use selflearn_eval::signals::score_signals;
+use selflearn_signals::SignalConfig;
 use selflearn_types::TurnEvent;
 use selflearn_world::Dataset;
 use selflearn_world::asr::data_wer;
@@ -53,18 +53,6 @@ pub struct SignalsArgs {
     /// Also write the scores as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-}
-
-/// Whether a signal fired on a turn.
-type SignalTest = fn(&TurnSignals) -> bool;
-
-/// How well one signal predicts a defect.
-#[derive(Debug, Serialize)]
-struct SignalScore {
-    signal: &'static str,
-    fired: u64,
-    precision: f64,
-    recall: f64,
 }
 
 /// Which world to build.
@@ -152,9 +140,15 @@ pub struct NluArgs {
     pub json: Option<PathBuf>,
 }
 
-/// The vendored data: `data/` of the working directory.
+/// The vendored data: `data/` of the working directory when it has the data's files, else the
+/// repository's `data/` this binary was built from, so that a command run elsewhere still
+/// finds it (and a missing file is an error naming it, never a silent fallback).
 pub fn default_data_dir() -> PathBuf {
-    PathBuf::from("data")
+    let here = PathBuf::from("data");
+    if here.join("slurp_text.jsonl").is_file() {
+        return here;
+    }
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
 }
 
 #[derive(Debug, Serialize)]
@@ -185,70 +179,26 @@ fn signals(args: SignalsArgs) -> anyhow::Result<Outcome> {
     let (mut world, config) = args.source.build()?;
     let mut out = Collected::default();
     world.run(&mut out)?;
-    let signal_config = SignalConfig::default();
-    let signals: Vec<TurnSignals> = sessions(&out.events, &signal_config)
-        .iter()
-        .flat_map(|session| friction(session, &signal_config))
-        .collect();
-    let defects: HashMap<&str, bool> = out
-        .truth
-        .iter()
-        .map(|t| (t.event_id.as_str(), t.defect))
-        .collect();
-    let total_defects = defects.values().filter(|d| **d).count() as u64;
-    let checks: [(&'static str, SignalTest); 7] = [
-        ("system failure", |s| s.system_failure),
-        ("barge-in", |s| s.barge_in),
-        ("rephrase", |s| s.rephrase),
-        ("repeat", |s| s.repeat),
-        ("explicit negative", |s| s.explicit_negative),
-        ("abandonment", |s| s.abandonment),
-        ("defect estimate ≥ 0.5", TurnSignals::likely_defect),
-    ];
-    let scores: Vec<SignalScore> = checks
-        .iter()
-        .map(|(name, fires)| {
-            let fired: Vec<&TurnSignals> = signals.iter().filter(|s| fires(s)).collect();
-            let hits = fired
-                .iter()
-                .filter(|s| defects[s.event_id.as_str()])
-                .count() as u64;
-            let fired = fired.len() as u64;
-            SignalScore {
-                signal: name,
-                fired,
-                precision: if fired == 0 {
-                    0.0
-                } else {
-                    hits as f64 / fired as f64
-                },
-                recall: if total_defects == 0 {
-                    0.0
-                } else {
-                    hits as f64 / total_defects as f64
-                },
-            }
-        })
-        .collect();
+    let report = score_signals(&out, &SignalConfig::default());
     println!(
         "world: {} households, {} days, seed {}; {} turns, {} defects ({:.1}%)\n",
         config.households,
         config.days,
         config.seed,
-        signals.len(),
-        total_defects,
-        100.0 * total_defects as f64 / signals.len().max(1) as f64
+        report.turns,
+        report.defects,
+        100.0 * report.defects as f64 / report.turns.max(1) as f64
     );
     println!("| signal (from events only) | turns it fired on | precision | recall |");
     println!("|---|---|---|---|");
-    for s in &scores {
+    for s in &report.scores {
         println!(
             "| {} | {} | {:.3} | {:.3} |",
             s.signal, s.fired, s.precision, s.recall
         );
     }
     if let Some(path) = &args.json {
-        fs_err::write(path, serde_json::to_string_pretty(&scores)?)?;
+        fs_err::write(path, serde_json::to_string_pretty(&report.scores)?)?;
     }
     Ok(Outcome::Clean)
 }

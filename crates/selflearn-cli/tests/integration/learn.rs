@@ -40,12 +40,34 @@ fn reformulations_of(users: u32) -> Vec<TurnEvent> {
         .collect()
 }
 
-/// Ingests `events` into a new log under `dir` and learns the rewrite table and the online
-/// layers from it; returns the paths of (table, online artifact, encoder).
-fn ingest_and_learn(
-    dir: &std::path::Path,
-    events: &[TurnEvent],
-) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+/// Where a test's learn writes: the artifact set's directory and the encoder file.
+#[derive(Debug, Clone)]
+struct Paths {
+    artifacts: std::path::PathBuf,
+    encoder: std::path::PathBuf,
+}
+
+/// The set's manifest.
+fn manifest(paths: &Paths) -> serde_json::Value {
+    serde_json::from_str(&fs_err::read_to_string(paths.artifacts.join("manifest.json")).unwrap())
+        .unwrap()
+}
+
+/// The file of the set's artifact of `kind`.
+fn artifact(paths: &Paths, kind: &str) -> std::path::PathBuf {
+    let manifest = manifest(paths);
+    let entry = manifest["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == kind)
+        .unwrap()
+        .clone();
+    paths.artifacts.join(entry["file"].as_str().unwrap())
+}
+
+/// Ingests `events` into a new log under `dir` and learns an artifact set from it.
+fn ingest_and_learn(dir: &std::path::Path, events: &[TurnEvent]) -> Paths {
     let log = dir.join("log");
     let file = dir.join("events.jsonl");
     write_jsonl(fs_err::File::create(&file).unwrap(), events).unwrap();
@@ -54,11 +76,10 @@ fn ingest_and_learn(
             .status
             .success()
     );
-    let paths = (
-        dir.join("table.json"),
-        dir.join("online.json"),
-        dir.join("encoder.safetensors"),
-    );
+    let paths = Paths {
+        artifacts: dir.join("artifacts"),
+        encoder: dir.join("encoder.safetensors"),
+    };
     let learned = learn_into(&log, &paths);
     assert!(
         text(&learned.stdout).contains("1 rewrites mined"),
@@ -68,22 +89,17 @@ fn ingest_and_learn(
     paths
 }
 
-/// Runs `learn` on the log at `log`, writing (table, online artifact, encoder) at `paths`;
-/// asserts that it succeeded and returns its output.
-fn learn_into(
-    log: &std::path::Path,
-    paths: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
-) -> std::process::Output {
+/// Runs `learn` on the log at `log` into `paths`; asserts that it succeeded and returns its
+/// output.
+fn learn_into(log: &std::path::Path, paths: &Paths) -> std::process::Output {
     let out = selflearn(
         log,
         &[
             "learn",
-            "--out",
-            paths.0.to_str().unwrap(),
-            "--online-out",
-            paths.1.to_str().unwrap(),
+            "--artifacts",
+            paths.artifacts.to_str().unwrap(),
             "--encoder",
-            paths.2.to_str().unwrap(),
+            paths.encoder.to_str().unwrap(),
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -143,34 +159,38 @@ async fn ask_until_version(url: &str, said: &str, version: &str) -> serde_json::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn learned_rewrites_are_served_with_their_evidence() {
+async fn learned_rewrites_are_served_with_their_evidence_and_new_sets_swapped_in_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let (table, _, _) = ingest_and_learn(dir.path(), &reformulations());
-    let (mut server, url) = serve(dir.path(), &["--rewrite-table", table.to_str().unwrap()]);
+    let paths = ingest_and_learn(dir.path(), &reformulations());
+    let (mut server, url) = serve(
+        dir.path(),
+        &["--artifacts", paths.artifacts.to_str().unwrap()],
+    );
     let answer = ask(&url, "Play maj and dragons").await;
     let unchanged = ask(&url, "what time is it").await;
 
-    // The next night's table is swapped in without a restart ...
-    let mut next = selflearn_miner::RewriteTable::load(&table).unwrap();
-    next.version = "next-night".into();
-    next.entries[0].target = "play imagine dragons radioactive".into();
-    next.save(&table).unwrap();
-    let swapped = ask_until_version(&url, "play maj and dragons", "next-night").await;
-    // ... and a broken one is refused while the last good one keeps answering.
-    fs_err::write(&table, "{\"format\": 1, \"version\": \"broken\"}").unwrap();
+    // The next night's set is swapped in without a restart ...
+    let log = dir.path().join("log");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    learn_into(&log, &paths);
+    let version = manifest(&paths)["version"].as_str().unwrap().to_owned();
+    let swapped = ask_until_version(&url, "play maj and dragons", &version).await;
+    // ... and a set whose table is not what its manifest says is refused whole, the last good
+    // one still answering.
+    let table = artifact(&paths, "rewrite_table");
+    let mut broken = selflearn_miner::RewriteTable::load(&table).unwrap();
+    broken.entries[0].target = "unlock the front door".into();
+    broken.save(&table).unwrap();
+    let mut next = manifest(&paths);
+    next["version"] = "tampered".into();
+    fs_err::write(paths.artifacts.join("manifest.json"), next.to_string()).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let after_broken = ask(&url, "play maj and dragons").await;
     server.kill().unwrap();
     server.wait().unwrap();
-    assert_eq!(
-        swapped["text"], "play imagine dragons radioactive",
-        "{swapped}"
-    );
-    assert_eq!(
-        after_broken["artifact_version"], "next-night",
-        "{after_broken}"
-    );
-    assert_eq!(after_broken["text"], "play imagine dragons radioactive");
+    assert_eq!(swapped["artifact_version"], version, "{swapped}");
+    assert_eq!(after_broken["artifact_version"], version, "{after_broken}");
+    assert_eq!(after_broken["text"], "play imagine dragons");
     assert_eq!(answer["text"], "play imagine dragons", "{answer}");
     assert_eq!(answer["rewritten"], true);
     assert_eq!(answer["layer"], "precomputed");
@@ -182,7 +202,7 @@ async fn learned_rewrites_are_served_with_their_evidence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_online_layers_are_served_and_swapped_without_a_restart() {
+async fn the_online_layers_are_served_and_a_new_encoder_comes_with_its_layers() {
     let dir = tempfile::tempdir().unwrap();
     // Besides the reformulations, the same people are served by two other requests: what the
     // ranker learns not to rewrite to. Thirty of them, so that the users held apart to
@@ -204,61 +224,63 @@ async fn the_online_layers_are_served_and_swapped_without_a_restart() {
             ));
         }
     }
-    let (_, online, encoder) = ingest_and_learn(dir.path(), &events);
+    let paths = ingest_and_learn(dir.path(), &events);
+    // Without the precomputed table, so that the online layers answer.
+    let mut set = manifest(&paths);
+    let kept: Vec<serde_json::Value> = set["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] != "rewrite_table")
+        .cloned()
+        .collect();
+    set["artifacts"] = kept.into();
+    fs_err::write(paths.artifacts.join("manifest.json"), set.to_string()).unwrap();
     let (mut server, url) = serve(
         dir.path(),
-        &[
-            "--online",
-            online.to_str().unwrap(),
-            "--encoder",
-            encoder.to_str().unwrap(),
-        ],
+        &["--artifacts", paths.artifacts.to_str().unwrap()],
     );
     let answer = ask(&url, "play maj and dragons").await;
     let unchanged = ask(&url, "what time is it").await;
+    let before = manifest(&paths);
 
-    // A new version of the online layers is swapped in without a restart ...
-    let mut next: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(&online).unwrap()).unwrap();
-    next["version"] = "next-night".into();
-    fs_err::write(&online, next.to_string()).unwrap();
-    let swapped = ask_until_version(&url, "play maj and dragons", "next-night").await;
-    // ... and a broken one (a ranker missing its weights) is refused, the last good one kept.
-    next["version"] = "broken".into();
-    next["global_ranker"]["weights"] = serde_json::json!([1.0]);
-    fs_err::write(&online, next.to_string()).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let after_broken = ask(&url, "play maj and dragons").await;
-    // `train` writes a new encoder and `learn` learns with it: the server, holding the old
-    // encoder, loads the new one with the new layers (never the layers with the old encoder).
+    // `train` writes a new encoder and `learn` learns with it: the server loads the new set,
+    // encoder and layers together (never the layers with the old encoder).
     let log = dir.path().join("log");
     // (Another seed: one distinct pair gives contrastive training nothing to move.)
     let trained = selflearn(
         &log,
-        &["train", "--seed", "8", "--out", encoder.to_str().unwrap()],
+        &[
+            "train",
+            "--seed",
+            "8",
+            "--out",
+            paths.encoder.to_str().unwrap(),
+        ],
     );
     assert!(trained.status.success(), "{}", text(&trained.stderr));
-    learn_into(
-        &log,
-        &(
-            dir.path().join("table.json"),
-            online.clone(),
-            encoder.clone(),
-        ),
-    );
-    let relearned: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(&online).unwrap()).unwrap();
-    let version = relearned["version"].as_str().unwrap().to_owned();
+    learn_into(&log, &paths);
+    let after = manifest(&paths);
+    let version = after["version"].as_str().unwrap().to_owned();
     let retrained = ask_until_version(&url, "play maj and dragons", &version).await;
     server.kill().unwrap();
     server.wait().unwrap();
 
+    let encoder_of = |m: &serde_json::Value| {
+        m["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "online")
+            .unwrap()["inputs"]["encoder"]
+            .clone()
+    };
     assert_ne!(
-        relearned["encoder"], next["encoder"],
+        encoder_of(&before),
+        encoder_of(&after),
         "train wrote another encoder"
     );
     assert_eq!(retrained["artifact_version"], version, "{retrained}");
-    assert_eq!(retrained["text"], "play imagine dragons", "{retrained}");
     assert_eq!(answer["text"], "play imagine dragons", "{answer}");
     assert_eq!(answer["layer"], "global", "{answer}");
     assert!(
@@ -269,32 +291,27 @@ async fn the_online_layers_are_served_and_swapped_without_a_restart() {
         "{answer}"
     );
     assert_eq!(unchanged["rewritten"], false, "{unchanged}");
-    assert_eq!(swapped["artifact_version"], "next-night", "{swapped}");
-    assert_eq!(swapped["text"], "play imagine dragons", "{swapped}");
-    assert_eq!(
-        after_broken["artifact_version"], "next-night",
-        "{after_broken}"
-    );
 }
 
 #[test]
-fn an_invalid_rewrite_table_is_refused_at_start() {
+fn an_invalid_artifact_set_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let table = dir.path().join("table.json");
-    fs_err::write(&table, "{\"format\": 1}").unwrap();
+    let artifacts = dir.path().join("artifacts");
+    fs_err::create_dir_all(&artifacts).unwrap();
+    fs_err::write(artifacts.join("manifest.json"), "{\"format\": 1}").unwrap();
     let out = selflearn(
         &dir.path().join("log"),
         &[
             "serve",
             "--bind",
             "127.0.0.1:0",
-            "--rewrite-table",
-            table.to_str().unwrap(),
+            "--artifacts",
+            artifacts.to_str().unwrap(),
         ],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("invalid rewrite table"),
+        text(&out.stderr).contains("invalid artifact set manifest"),
         "{}",
         text(&out.stderr)
     );
@@ -318,9 +335,12 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let paths = ingest_and_learn(dir.path(), &reformulations());
-    let (table, online) = (paths.0.clone(), paths.1.clone());
     assert_eq!(
-        online_view(&online, "play imagine dragons", "user-1"),
+        online_view(
+            &artifact(&paths, "online"),
+            "play imagine dragons",
+            "user-1"
+        ),
         (3, true)
     );
 
@@ -329,10 +349,14 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     assert!(text(&forgot.stdout).contains("deleted 4 events of user-1"));
     learn_into(&log, &paths);
     assert_eq!(
-        online_view(&online, "play imagine dragons", "user-1"),
+        online_view(
+            &artifact(&paths, "online"),
+            "play imagine dragons",
+            "user-1"
+        ),
         (2, false)
     );
-    let table = selflearn_miner::RewriteTable::load(&table).unwrap();
+    let table = selflearn_miner::RewriteTable::load(&artifact(&paths, "rewrite_table")).unwrap();
     assert!(table.entries.iter().all(|e| e.pair_users <= 2));
 }
 
@@ -341,7 +365,7 @@ fn every_learn_with_the_untrained_encoder_says_so_and_none_after_train() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let paths = ingest_and_learn(dir.path(), &reformulations_of(10));
-    let encoder = paths.2.clone();
+    let encoder = paths.encoder.clone();
     let learn = || text(&learn_into(&log, &paths).stderr);
     let warning = "untrained random projection";
     assert!(

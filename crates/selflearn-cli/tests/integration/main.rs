@@ -26,6 +26,15 @@ pub fn selflearn(log_dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs `selflearn` with `args` alone: for the commands that read and write no event log
+/// (they refuse `--log-dir`).
+pub fn selflearn_without_log(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_selflearn"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Number of events stored in the log at `dir`.
 pub fn stored(dir: &Path) -> u64 {
     EventLog::open_read_only(dir).unwrap().len().unwrap()

@@ -1,4 +1,4 @@
-use crate::{selflearn, stored, text};
+use crate::{selflearn, selflearn_without_log, stored, text};
 
 /// A small world file: three households for one day.
 fn tiny_world(dir: &std::path::Path) -> std::path::PathBuf {
@@ -15,19 +15,16 @@ fn generated_events_are_deterministic_and_ingestible_and_truth_stays_apart() {
     let log = dir.path().join("log");
     for out in ["a", "b"] {
         let out_dir = dir.path().join(out);
-        let result = selflearn(
-            &log,
-            &[
-                "world",
-                "generate",
-                "--data",
-                data,
-                "--world",
-                world.to_str().unwrap(),
-                "--out",
-                out_dir.to_str().unwrap(),
-            ],
-        );
+        let result = selflearn_without_log(&[
+            "world",
+            "generate",
+            "--data",
+            data,
+            "--world",
+            world.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
         assert!(result.status.success(), "{}", text(&result.stderr));
     }
     let read = |path: &str| fs_err::read(dir.path().join(path)).unwrap();
@@ -51,10 +48,7 @@ fn an_unknown_world_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("bad.toml");
     fs_err::write(&world, "seed = 1\nhousholds = 3\n").unwrap();
-    let out = selflearn(
-        &dir.path().join("log"),
-        &["world", "stats", "--world", world.to_str().unwrap()],
-    );
+    let out = selflearn_without_log(&["world", "stats", "--world", world.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("housholds"),

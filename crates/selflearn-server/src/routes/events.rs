@@ -68,7 +68,7 @@ pub async fn post_events(
         .append(events)
         .await
         .ok_or(ApiError::ShuttingDown)?
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::Storage)?;
     Ok(Json(IngestReply {
         accepted,
         inserted: summary.inserted,

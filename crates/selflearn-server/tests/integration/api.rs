@@ -271,3 +271,35 @@ async fn health_and_openapi_are_served() {
     assert_eq!(body["openapi"], "3.1.0");
     assert!(body["components"]["schemas"]["TurnEvent"].is_object());
 }
+
+#[tokio::test]
+async fn every_documented_route_is_answered_by_the_router_and_others_are_not_found() {
+    let app = TestApp::new(ServerConfig::default());
+    let (status, doc) = app
+        .send("GET", "/v1/openapi.json", None, Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), 4, "{paths:?}");
+    for (path, methods) in paths {
+        for method in methods.as_object().unwrap().keys() {
+            let request = Request::builder()
+                .method(method.to_uppercase().as_str())
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap();
+            let status = app.app.clone().oneshot(request).await.unwrap().status();
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {status}"
+            );
+        }
+    }
+    let (status, _) = app
+        .send("GET", "/v1/undocumented", None, Body::empty())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app.send("DELETE", "/v1/health", None, Body::empty()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}

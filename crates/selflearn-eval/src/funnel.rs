@@ -12,39 +12,41 @@ use serde::Serialize;
 
 /// What an online layer did with one request ([`selflearn_online::OnlineModel::ranked`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Consulted {
-    pub(crate) user_id: String,
-    pub(crate) timestamp_ms: i64,
+pub struct Consulted {
+    /// Who asked.
+    pub user_id: String,
+    /// When (the turn's time, which identifies it with the user).
+    pub timestamp_ms: i64,
     /// `None` when the guard declined; else the candidates, best score first, with their
     /// score and whether they clear the similarity floor.
-    pub(crate) ranked: Option<Vec<(String, f32, bool)>>,
+    pub ranked: Option<Vec<(String, f32, bool)>>,
     /// How many of them are template candidates, and how many of those are right.
-    pub(crate) templates: usize,
+    pub templates: usize,
     /// The threshold the best candidate's score had to reach.
-    pub(crate) threshold: f32,
+    pub threshold: f32,
 }
 
 /// Defective turns an online layer was consulted on, by how far a repair got.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub(crate) struct Funnel {
+pub struct Funnel {
     /// Defective turns the online layer was asked about.
-    pub(crate) consulted_defects: u64,
+    pub consulted_defects: u64,
     /// Of those, declined by the guard (the request looked like it works as heard).
-    pub(crate) guard_declined: u64,
+    pub guard_declined: u64,
     /// Of those, turns whose request had already been served to someone in another form.
-    pub(crate) guard_declined_served_before: u64,
+    pub guard_declined_served_before: u64,
     /// Of the rest, turns whose request had already been served to someone in another form.
-    pub(crate) served_before: u64,
+    pub served_before: u64,
     /// Of those, a right candidate was among the retrieved.
-    pub(crate) right_retrieved: u64,
+    pub right_retrieved: u64,
     /// Of those, a right candidate cleared the similarity floor.
-    pub(crate) right_clears_floor: u64,
+    pub right_clears_floor: u64,
     /// Of those, a right candidate was the best that cleared the floor.
-    pub(crate) right_ranked_first: u64,
+    pub right_ranked_first: u64,
     /// Of those, its score cleared the threshold (a rewrite fired and still failed).
-    pub(crate) right_fired: u64,
+    pub right_fired: u64,
     /// Defective turns offered at least one template candidate.
-    pub(crate) offered_templates: u64,
+    pub offered_templates: u64,
 }
 
 impl std::ops::AddAssign for Funnel {
@@ -81,7 +83,7 @@ impl std::fmt::Display for Funnel {
 }
 
 /// The funnel of one arm's run: `consulted` are the online layer's records of that run.
-pub(crate) fn funnel(out: &Collected, consulted: &[Consulted]) -> Funnel {
+pub fn funnel(out: &Collected, consulted: &[Consulted]) -> Funnel {
     let frames: HashMap<u64, &str> = out
         .goals
         .iter()

@@ -1,14 +1,14 @@
-//! `selflearn bench world`: turns the world simulates per minute (events and truth serialised).
+//! `selflearn-bench world`: turns the world simulates per minute (events and truth serialised).
 //!
-//! `selflearn bench ingest`: durable ingest rate through the library and through HTTP, each
+//! `selflearn-bench ingest`: durable ingest rate through the library and through HTTP, each
 //! next to a baseline measured in the same run that appends the same bytes to a plain file with
 //! the same fsync policy (fsync before acknowledging each batch). Runs alternate between the
 //! system and its baseline; medians are reported.
 //!
-//! `selflearn bench learn`: the time and peak memory of `learn`'s pass (precomputed mining and
+//! `selflearn-bench learn`: the time and peak memory of `learn`'s pass (precomputed mining and
 //! the online layers) over world logs of growing size, and precomputed lookup latency.
 //!
-//! `selflearn bench online`: online rewrite latency by index size ([`online`]).
+//! `selflearn-bench online`: online rewrite latency by index size ([`online`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -25,12 +25,15 @@ use selflearn_types::TurnEvent;
 use selflearn_types::testing::generated_events;
 use serde::Serialize;
 
-use super::Outcome;
+use crate::online;
 
-mod online;
-
-/// Arguments of `bench`.
-#[derive(Debug, Args)]
+/// Arguments of `selflearn-bench`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "selflearn-bench",
+    version,
+    about = "Measures selflearn's performance (release builds only)."
+)]
 pub struct BenchArgs {
     /// What to measure.
     #[command(subcommand)]
@@ -118,7 +121,7 @@ struct Figures {
 }
 
 /// Runs the chosen benchmark.
-pub fn run(args: BenchArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Ingest(bench) => ingest(bench),
         BenchWhat::World(bench) => world(bench),
@@ -182,7 +185,7 @@ impl selflearn_world::sim::WorldSink for LogSink {
 
 /// Generates a world log of `turns` turns into `dir` (the child process of `bench learn`, so
 /// that the memory the world used is not counted as the learner's).
-fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<Outcome> {
+fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<()> {
     use selflearn_world::config::WorldConfig;
     use selflearn_world::sim::World;
     let data = selflearn_world::Dataset::load(data)?;
@@ -219,10 +222,11 @@ fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<Outcome
         "the world made {} turns, fewer than {turns}",
         sink.written
     );
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
-fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
+fn learn(bench: LearnBench) -> anyhow::Result<()> {
+    use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner};
     use selflearn_miner::{MinerConfig, RewriteTable};
     use selflearn_signals::SignalConfig;
     if let Some(dir) = &bench.generate_into {
@@ -235,15 +239,16 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
         "| log size (turns) | learn time | turns/min | peak resident memory during learn | rewrites mined | global online candidates |"
     );
     println!("|---|---|---|---|---|---|");
-    let lexicon = Arc::new(selflearn_online::Lexicon::load(
-        &bench.data.join("cmudict_vocab.jsonl"),
+    let lexicon = Arc::new(selflearn_online::Lexicon::parse(
+        selflearn_online::Lexicon::EMBEDDED,
+        "built-in lexicon",
     )?);
     let mut table = RewriteTable::new("bench", MinerConfig::default(), Default::default());
     let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
         let dir = tempfile::tempdir()?;
         let generated = std::process::Command::new(std::env::current_exe()?)
-            .args(["bench", "learn", "--turns", &n.to_string(), "--data"])
+            .args(["learn", "--turns", &n.to_string(), "--data"])
             .arg(&bench.data)
             .arg("--generate-into")
             .arg(dir.path())
@@ -252,20 +257,30 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
         let log = EventLog::open_read_only(dir.path())?;
         reset_peak_rss();
         let started = Instant::now();
-        let learned =
-            super::learn::learn_from_log(&log, &SignalConfig::default(), &MinerConfig::default())?;
-        let online = learned.online.finish(
+        let online_learner = OnlineLayersLearner::new(
             selflearn_online::Encoder::random(7),
             lexicon.clone(),
             selflearn_online::OnlineConfig::default(),
-            "bench",
+        );
+        let learned = selflearn_engine::learn(
+            &log,
+            &SignalConfig::default(),
+            PrecomputedLearner::new(MinerConfig::default()),
+            Some(online_learner),
+            |_| {},
         )?;
+        let set = learned.finish("bench", Arc::from(""))?;
+        let online = &set
+            .online
+            .as_ref()
+            .expect("the online layers were learned")
+            .0;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "| {n} | {seconds:.2} s | {:.0} | {:.0} MiB | {} | {} |",
             n as f64 / seconds * 60.0,
             peak_rss_mib().unwrap_or(0.0),
-            learned.mined.entries.len(),
+            set.table.entries.len(),
             online.global_len()
         );
         if heard.is_empty() {
@@ -276,7 +291,7 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
                 Ok(())
             })?;
         }
-        table = RewriteTable::new("bench", MinerConfig::default(), learned.mined);
+        table = set.table;
     }
     // Lookup latency: the heard texts of the log, hits and misses as they come.
     let texts: Vec<&str> = heard.iter().map(String::as_str).collect();
@@ -296,7 +311,7 @@ fn learn(bench: LearnBench) -> anyhow::Result<Outcome> {
         at(0.5),
         at(0.99)
     );
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 /// Serialises every turn as `world generate` does, into memory (the disk is not measured).
@@ -328,7 +343,7 @@ impl selflearn_world::sim::WorldSink for CountingSink {
     }
 }
 
-fn world(bench: WorldBench) -> anyhow::Result<Outcome> {
+fn world(bench: WorldBench) -> anyhow::Result<()> {
     use selflearn_world::config::WorldConfig;
     use selflearn_world::sim::World;
     ensure!(bench.runs > 0, "runs must be positive");
@@ -370,10 +385,10 @@ fn world(bench: WorldBench) -> anyhow::Result<Outcome> {
         rates[0],
         median(&rates)
     );
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
-fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
+fn ingest(bench: IngestBench) -> anyhow::Result<()> {
     ensure!(
         bench.events > 0 && bench.batch > 0 && bench.runs > 0,
         "events, batch and runs must be positive"
@@ -451,7 +466,7 @@ fn ingest(bench: IngestBench) -> anyhow::Result<Outcome> {
     if let Some(path) = &bench.json {
         fs_err::write(path, serde_json::to_string_pretty(&figures)?)?;
     }
-    Ok(Outcome::Clean)
+    Ok(())
 }
 
 fn rate(events: usize, work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<f64> {
@@ -498,7 +513,11 @@ fn library_append(dir: &Path, events: &[TurnEvent], batch: usize) -> anyhow::Res
 
 /// Posts every body with `concurrency` clients; each must be answered 200. Returns each
 /// request's latency (sent to answer read), in µs, sorted.
-async fn post_all(url: String, bodies: &[Bytes], concurrency: usize) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn post_all(
+    url: String,
+    bodies: &[Bytes],
+    concurrency: usize,
+) -> anyhow::Result<Vec<f64>> {
     let client = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
     let bodies: Arc<Vec<Bytes>> = Arc::new(bodies.to_vec());

@@ -1,0 +1,243 @@
+//! The learn job: the log, read one user at a time (memory holds one user's events, never the
+//! log), through sessions and friction signals, into every learner; then finished into one
+//! artifact set.
+
+use selflearn_log::{EventLog, ScanOrder};
+use selflearn_signals::SignalConfig;
+use selflearn_types::TurnEvent;
+
+use crate::learner::{Learner, UserTurns, by_user};
+use crate::learners::{OnlineLayersLearner, PrecomputedLearner};
+use crate::manifest::{LogDigest, LogRange};
+use crate::set::ArtifactSet;
+
+/// What one pass over the log saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LearnReport {
+    /// The log range read.
+    pub log: LogRange,
+    /// Users seen.
+    pub users: u64,
+    /// Sessions built.
+    pub sessions: u64,
+    /// Turns whose signals say likely defective.
+    pub likely_defects: u64,
+}
+
+/// The learners after one pass, ready to finish.
+#[derive(Debug)]
+pub struct Learned {
+    /// What the pass saw.
+    pub report: LearnReport,
+    /// The precomputed layer's learner.
+    pub precomputed: PrecomputedLearner,
+    /// The online layers' learner, when they are learned.
+    pub online: Option<OnlineLayersLearner>,
+}
+
+/// Visits every user of `log` in (user, time) order with their sessions and signals; memory
+/// holds one user's events. `progress` is told the events read so far after each user.
+/// Returns the range read.
+pub fn for_each_user(
+    log: &EventLog,
+    signals: &SignalConfig,
+    mut visit: impl FnMut(&UserTurns),
+    mut progress: impl FnMut(u64),
+) -> crate::Result<LogRange> {
+    let _span = tracing::info_span!("scan_and_observe").entered();
+    let mut digest = LogDigest::default();
+    let mut user: Vec<TurnEvent> = Vec::new();
+    let mut read = 0u64;
+    let mut flush = |user: &mut Vec<TurnEvent>, read: u64| {
+        if user.is_empty() {
+            return;
+        }
+        let _span = tracing::debug_span!("user", events = user.len()).entered();
+        for turns in by_user(user, signals) {
+            visit(&turns);
+        }
+        user.clear();
+        progress(read);
+    };
+    log.scan(ScanOrder::UserTime, |event| {
+        if user
+            .last()
+            .is_some_and(|last| last.user_id != event.user_id)
+        {
+            flush(&mut user, read);
+        }
+        read += 1;
+        digest.add(&event.event_id, event.timestamp_ms);
+        user.push(event);
+        Ok(())
+    })?;
+    flush(&mut user, read);
+    Ok(digest.finish())
+}
+
+/// Streams `log` through sessions and signals into the learners (see [`for_each_user`]).
+pub fn learn(
+    log: &EventLog,
+    signals: &SignalConfig,
+    mut precomputed: PrecomputedLearner,
+    mut online: Option<OnlineLayersLearner>,
+    progress: impl FnMut(u64),
+) -> crate::Result<Learned> {
+    let _span = tracing::info_span!("learn").entered();
+    let mut report = LearnReport::default();
+    report.log = for_each_user(
+        log,
+        signals,
+        |turns| {
+            report.users += 1;
+            report.sessions += turns.sessions.len() as u64;
+            report.likely_defects += turns
+                .signals
+                .iter()
+                .flatten()
+                .filter(|s| s.likely_defect())
+                .count() as u64;
+            precomputed.observe(turns);
+            if let Some(online) = online.as_mut() {
+                online.observe(turns);
+            }
+        },
+        progress,
+    )?;
+    Ok(Learned {
+        report,
+        precomputed,
+        online,
+    })
+}
+
+impl Learned {
+    /// Finishes every learner into the artifact set `version`, with the lexicon text the
+    /// online layers were learned with.
+    pub fn finish(
+        &self,
+        version: &str,
+        lexicon: std::sync::Arc<str>,
+    ) -> crate::Result<ArtifactSet> {
+        let table = {
+            let _span = tracing::info_span!("finish_precomputed").entered();
+            self.precomputed.finish(version)?
+        };
+        let online = match &self.online {
+            Some(learner) => {
+                let _span = tracing::info_span!("finish_online").entered();
+                let model = learner.finish(version)?;
+                Some((model, learner.encoder.clone(), lexicon))
+            }
+            None => None,
+        };
+        Ok(ArtifactSet {
+            version: version.to_owned(),
+            log: self.report.log.clone(),
+            table,
+            online,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use selflearn_log::LogOptions;
+    use selflearn_miner::MinerConfig;
+    use selflearn_online::{Encoder, Lexicon, OnlineConfig};
+    use selflearn_types::Outcome;
+    use selflearn_types::testing::turn_saying as turn;
+
+    use super::*;
+    use crate::set::LoadedSet;
+
+    fn events() -> Vec<TurnEvent> {
+        (0..30)
+            .flat_map(|u| {
+                let user = format!("user-{u:02}");
+                (0..2).flat_map(move |k| {
+                    let at = i64::from(u * 10 + k) * 600_000;
+                    [
+                        turn(
+                            &user,
+                            &format!("{user}-{k}-a"),
+                            at,
+                            "play maj and dragons",
+                            Outcome::Failure,
+                        ),
+                        turn(
+                            &user,
+                            &format!("{user}-{k}-b"),
+                            at + 5_000,
+                            "play imagine dragons",
+                            Outcome::Success,
+                        ),
+                        turn(
+                            &user,
+                            &format!("{user}-{k}-c"),
+                            at + 90_000,
+                            "what time is it",
+                            Outcome::Success,
+                        ),
+                    ]
+                })
+            })
+            .collect()
+    }
+
+    fn learned(dir: &std::path::Path, events: &[TurnEvent]) -> Learned {
+        let mut log = EventLog::open(&dir.join("log"), &LogOptions::default()).unwrap();
+        log.append(events).unwrap();
+        let online = OnlineLayersLearner::new(
+            Encoder::random(7),
+            Arc::new(Lexicon::default()),
+            OnlineConfig::default(),
+        );
+        let mut seen = Vec::new();
+        let learned = learn(
+            &log,
+            &SignalConfig::default(),
+            PrecomputedLearner::new(MinerConfig::default()),
+            Some(online),
+            |read| seen.push(read),
+        )
+        .unwrap();
+        assert_eq!(seen.len(), 30, "told after each user");
+        assert_eq!(seen.last(), Some(&(events.len() as u64)));
+        learned
+    }
+
+    #[test]
+    fn a_learned_set_saves_and_loads_whole_with_its_log_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let learned = learned(dir.path(), &events());
+        assert_eq!(learned.report.users, 30);
+        assert_eq!(learned.report.log.events, 180);
+        assert!(learned.report.likely_defects >= 60);
+        let set = learned.finish("v1", Arc::from("")).unwrap();
+        assert_eq!(set.table.entries.len(), 1);
+        let out = dir.path().join("artifacts");
+        let manifest = set.save(&out).unwrap();
+        let loaded = LoadedSet::load(&out).unwrap();
+        assert_eq!(loaded.manifest, manifest);
+        assert_eq!(loaded.table.unwrap(), set.table);
+        assert_eq!(loaded.online.unwrap().version(), "v1");
+    }
+
+    #[test]
+    fn the_same_log_gives_the_same_digest_and_another_log_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shuffled = events();
+        shuffled.reverse();
+        let a = learned(&dir.path().join("a"), &events()).report.log;
+        let b = learned(&dir.path().join("b"), &shuffled).report.log;
+        let mut fewer = events();
+        fewer.pop();
+        fewer.push(turn("user-29", "other", 1, "stop", Outcome::Success));
+        let c = learned(&dir.path().join("c"), &fewer).report.log;
+        assert_eq!(a, b, "arrival order does not change the snapshot read");
+        assert_ne!(a.digest, c.digest);
+    }
+}

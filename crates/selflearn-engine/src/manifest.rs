@@ -1,0 +1,141 @@
+//! The manifest of an artifact set: what each artifact is, the digest of its bytes, and the
+//! digests of what it was learned from, so that a set is served whole or not at all.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Format of [`Manifest`].
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// The manifest's file name in a set's directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The precomputed rewrite table.
+    RewriteTable,
+    /// The online layers (indices, templates, rankers).
+    Online,
+    /// The retrieval encoder the online layers were built with.
+    Encoder,
+    /// The pronunciation lexicon the online layers' rankers use.
+    Lexicon,
+}
+
+impl Kind {
+    /// The artifact's file name stem and extension.
+    pub fn file_parts(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::RewriteTable => ("rewrite-table", "json"),
+            Kind::Online => ("online", "json"),
+            Kind::Encoder => ("encoder", "safetensors"),
+            Kind::Lexicon => ("lexicon", "jsonl"),
+        }
+    }
+}
+
+/// One artifact of a set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactEntry {
+    /// What it is.
+    pub kind: Kind,
+    /// Its file, in the set's directory (a bare name).
+    pub file: String,
+    /// Its own format version.
+    pub format: u32,
+    /// XXH3-128 of its bytes, hex.
+    pub digest: String,
+    /// Digests of what it was built with, by name (the online layers: `encoder`, the
+    /// encoder's weights digest; `lexicon`, the lexicon file's digest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// The part of the log a set was learned from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRange {
+    /// Events read.
+    pub events: u64,
+    /// Earliest and latest event time (Unix ms), when any.
+    pub first_ms: Option<i64>,
+    /// See `first_ms`.
+    pub last_ms: Option<i64>,
+    /// XXH3-128 of the event ids in the order read (user, time): two learns of the same log
+    /// snapshot agree on it.
+    pub digest: String,
+}
+
+/// What a set holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// The set's version (every artifact in it carries the same).
+    pub version: String,
+    /// When it was written (Unix ms).
+    pub created_at_ms: i64,
+    /// What it was learned from.
+    pub log: LogRange,
+    /// Its artifacts.
+    pub artifacts: Vec<ArtifactEntry>,
+}
+
+impl Manifest {
+    /// The artifact of `kind`, when the set has one.
+    pub fn entry(&self, kind: Kind) -> Option<&ArtifactEntry> {
+        self.artifacts.iter().find(|a| a.kind == kind)
+    }
+}
+
+/// XXH3-128 of `bytes`, hex: the digest manifests record.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("{:032x}", twox_hash::XxHash3_128::oneshot(bytes))
+}
+
+/// Folds event ids into a running digest of a log range.
+#[derive(Default)]
+pub struct LogDigest {
+    hasher: twox_hash::XxHash3_128,
+    range: LogRange,
+}
+
+impl std::fmt::Debug for LogDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogDigest")
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+impl LogDigest {
+    /// Counts one event read.
+    pub fn add(&mut self, event_id: &str, timestamp_ms: i64) {
+        self.hasher.write(event_id.as_bytes());
+        self.hasher.write(&[0]);
+        self.range.events += 1;
+        self.range.first_ms = Some(
+            self.range
+                .first_ms
+                .map_or(timestamp_ms, |t| t.min(timestamp_ms)),
+        );
+        self.range.last_ms = Some(
+            self.range
+                .last_ms
+                .map_or(timestamp_ms, |t| t.max(timestamp_ms)),
+        );
+    }
+
+    /// The range read.
+    pub fn finish(self) -> LogRange {
+        LogRange {
+            digest: format!("{:032x}", self.hasher.finish_128()),
+            ..self.range
+        }
+    }
+}
