@@ -270,7 +270,7 @@ impl LoadedSet {
             if let Some(version) = version.filter(|v| *v != manifest.version) {
                 return Err(EngineError::Mismatch {
                     path: dir.join(
-                        &manifest
+                        manifest
                             .entry(kind)
                             .map_or(String::new(), |e| e.file.clone()),
                     ),

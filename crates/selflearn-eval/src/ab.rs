@@ -133,18 +133,34 @@ pub fn summarise(
         .collect()
 }
 
+impl Plan<'_> {
+    /// Refuses a plan that would report on a seed something was chosen on: the tuning seed,
+    /// or the encoder's training seed when an online arm runs.
+    pub fn check(&self) -> Result<()> {
+        if let Some(seed) = self.tune_seed.filter(|s| self.seeds.contains(s)) {
+            return Err(EvalError::SeedReused {
+                what: "tuning",
+                seed,
+            });
+        }
+        let train_seed = self.tune_seed.unwrap_or(DEFAULT_TRAIN_SEED);
+        if self.arms.iter().any(|a| a.online()) && self.seeds.contains(&train_seed) {
+            return Err(EvalError::SeedReused {
+                what: "encoder's training",
+                seed: train_seed,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Runs every arm of `plan` on every seed's world (`world_of(seed)`), all on all cores.
 pub fn evaluate(
     plan: &Plan<'_>,
     world_of: impl Fn(u64) -> World + Sync,
     lexicon: Arc<Lexicon>,
 ) -> Result<Report> {
-    if let Some(seed) = plan.tune_seed.filter(|s| plan.seeds.contains(s)) {
-        return Err(EvalError::SeedReused {
-            what: "tuning",
-            seed,
-        });
-    }
+    plan.check()?;
     let (miner, tuning) = match plan.tune_seed {
         Some(seed) => {
             let (miner, tuning) = tune(&world_of(seed), seed, plan.miner);
@@ -158,12 +174,6 @@ pub fn evaluate(
     arms.dedup();
     let any_online = arms.iter().any(|a| a.online());
     let train_seed = plan.tune_seed.unwrap_or(DEFAULT_TRAIN_SEED);
-    if any_online && plan.seeds.contains(&train_seed) {
-        return Err(EvalError::SeedReused {
-            what: "encoder's training",
-            seed: train_seed,
-        });
-    }
     let (online, encoder) = if any_online {
         let (encoder, report) = train_encoder(&world_of(train_seed), train_seed, plan.teacher)?;
         let setup = OnlineSetup {

@@ -121,7 +121,7 @@ fn sample_digest(event_id: &str) -> u64 {
 }
 
 /// Accumulates sessions (a user at a time is enough) for [`OnlineModel`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct OnlineLearner {
     successes: Successes,
     templates: TemplateLearner,
@@ -133,19 +133,6 @@ pub struct OnlineLearner {
     /// that it is the same sample however the log was split and merged.
     served_as_heard: BTreeMap<u64, (String, String, String, usize)>,
     served_seen: usize,
-}
-
-impl Default for OnlineLearner {
-    fn default() -> Self {
-        Self {
-            successes: Successes::default(),
-            templates: TemplateLearner::default(),
-            forms: FormStats::default(),
-            pairs: BTreeMap::new(),
-            served_as_heard: BTreeMap::new(),
-            served_seen: 0,
-        }
-    }
 }
 
 impl OnlineLearner {
@@ -911,6 +898,14 @@ mod tests {
         "unlock the back door",
     ];
 
+    /// Request `i` of the shared ones, then of A's own.
+    fn said(i: usize) -> &'static str {
+        REQUESTS
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| A_ONLY[i - REQUESTS.len()])
+    }
+
     /// A history of A over every request, shared and A's own.
     fn a_history() -> impl Strategy<Value = Vec<(usize, bool, bool)>> {
         prop::collection::vec(
@@ -930,10 +925,7 @@ mod tests {
             .enumerate()
             .map(|(k, &(request, ok, pause))| {
                 at += if pause { 600_000 } else { 8_000 };
-                let text = REQUESTS
-                    .get(request)
-                    .copied()
-                    .unwrap_or(A_ONLY[request - REQUESTS.len()]);
+                let text = said(request);
                 let outcome = if ok {
                     Outcome::Success
                 } else {
@@ -966,7 +958,7 @@ mod tests {
             let model = learn(&events);
             let own: Vec<String> = model.personal.get("b").map(|i| i.candidates().iter().map(|c| c.text.clone()).collect()).unwrap_or_default();
             for &request in &asked {
-                let text = REQUESTS.get(request).copied().unwrap_or(A_ONLY[request - REQUESTS.len()]);
+                let text = said(request);
                 let answer = ask(&model, "b", text);
                 if !answer.rewritten {
                     continue;
