@@ -15,6 +15,7 @@
 
 pub mod driver;
 pub mod error;
+pub mod inputs;
 pub mod layered;
 pub mod learner;
 pub mod learners;
@@ -23,6 +24,7 @@ pub mod set;
 
 pub use driver::{LearnReport, Learned, for_each_user, learn};
 pub use error::{EngineError, Result};
+pub use inputs::{encoder_at, lexicon_text};
 pub use layered::Layered;
 pub use learner::{Learner, UserTurns, by_user};
 pub use learners::{OnlineLayersLearner, PrecomputedLearner};

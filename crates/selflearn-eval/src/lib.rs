@@ -6,6 +6,7 @@
 //!   intervals; [`tune`]: thresholds and the encoder, chosen on seeds not reported.
 //! - [`funnel`]: where the online layers lose the defects they could repair;
 //!   [`signals`]: how well each friction signal predicts a defect.
+//! - [`world_report`]: how realistic the world is and how good its NLU is.
 //! - [`parallel`]: independent runs on all cores.
 
 #![warn(missing_docs)]
@@ -19,6 +20,7 @@ pub mod run;
 pub mod signals;
 pub mod stats;
 pub mod tune;
+pub mod world_report;
 
 pub use ab::{ArmReport, Comparison, Plan, Report, evaluate};
 pub use arms::{ARMS, Arm};

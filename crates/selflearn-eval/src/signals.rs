@@ -34,6 +34,25 @@ pub struct SignalReport {
     pub scores: Vec<SignalScore>,
 }
 
+impl SignalReport {
+    /// The turns and defects scored, then one table row per signal.
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "{} turns, {} defects ({:.1}%)\n\n| signal (from events only) | turns it fired on | precision | recall |\n|---|---|---|---|\n",
+            self.turns,
+            self.defects,
+            100.0 * ratio(self.defects, self.turns)
+        );
+        for s in &self.scores {
+            out += &format!(
+                "| {} | {} | {:.3} | {:.3} |\n",
+                s.signal, s.fired, s.precision, s.recall
+            );
+        }
+        out
+    }
+}
+
 type Fires = fn(&TurnSignals) -> bool;
 
 /// The signals of `out`'s events against its truth.

@@ -26,6 +26,26 @@ impl ArmRun {
     }
 }
 
+/// One treated arm against control on one seed, as a markdown table.
+pub fn versus_control(control: &ArmRun, label: &str, treated: &ArmRun) -> String {
+    let reduction = (control.defect_rate() - treated.defect_rate())
+        / control.defect_rate().max(f64::MIN_POSITIVE);
+    format!(
+        "| arm | turns | defect rate | relative defect reduction | rewrites fired | wins | losses |\n\
+         |---|---|---|---|---|---|---|\n\
+         | control | {} | {:.4} | — | — | — | — |\n\
+         | {label} | {} | {:.4} | {:+.2}% | {} | {} | {} |\n",
+        control.turns,
+        control.defect_rate(),
+        treated.turns,
+        treated.defect_rate(),
+        100.0 * reduction,
+        treated.rewritten,
+        treated.wins,
+        treated.losses
+    )
+}
+
 /// `a / b`, 0 when `b` is 0.
 pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }

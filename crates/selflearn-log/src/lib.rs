@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod files;
 pub mod jsonl;
 pub mod parquet;
 pub mod store;

@@ -736,7 +736,7 @@ impl OnlineModel {
                 f[1],
                 f[9],
                 if layer == PERSONAL {
-                    " ; it worked for you before".to_owned()
+                    "; it worked for you before".to_owned()
                 } else {
                     String::new()
                 },

@@ -86,6 +86,31 @@ impl<T> Watched<T> {
             .clone()
     }
 
+    /// Looks at the file every `every` for the life of the process, on a thread of its own,
+    /// saying on standard error each version swapped in and each refused (`what` names it).
+    pub fn check_every(watched: Self, every: std::time::Duration, what: String) -> Arc<Self>
+    where
+        T: Send + Sync + 'static,
+    {
+        let watched = Arc::new(watched);
+        let seen = watched.clone();
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                match seen.check() {
+                    Reload::Unchanged => {}
+                    Reload::Loaded { version } => {
+                        eprintln!("{what}: now serving version {version}")
+                    }
+                    Reload::Refused { error, kept } => {
+                        eprintln!("{what}: {error}; still serving version {kept}");
+                    }
+                }
+            }
+        });
+        watched
+    }
+
     /// Looks at the file once and swaps in a changed artifact that loads.
     pub fn check(&self) -> Reload {
         let kept = || self.version();

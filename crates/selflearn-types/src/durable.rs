@@ -55,6 +55,27 @@ fn sync_directory_of(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Empties `dir` for a new run when a run of ours made it (it holds `marker`), or it is empty
+/// or missing; refuses any other directory, so that a working directory given as `.` never
+/// deletes what someone keeps there. Leaves `dir` empty but for a new `marker`.
+pub fn fresh_dir_of_ours(dir: &Path, marker: &str) -> std::io::Result<()> {
+    if dir.exists() {
+        let empty = fs_err::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(marker).is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the directory holds files selflearn did not write; give an empty or new directory",
+            ));
+        }
+        fs_err::remove_dir_all(dir)?;
+    }
+    fs_err::create_dir_all(dir)?;
+    fs_err::write(
+        dir.join(marker),
+        "written by selflearn; its next run empties this directory\n",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

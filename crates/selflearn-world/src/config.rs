@@ -112,6 +112,19 @@ pub struct Assistant {
 }
 
 impl WorldConfig {
+    /// The world file at `path` (the defaults without one), its seed replaced by `seed` when
+    /// given.
+    pub fn load_or_default(path: Option<&Path>, seed: Option<u64>) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => Self::load(path)?,
+            None => Self::default(),
+        };
+        if let Some(seed) = seed {
+            config.seed = seed;
+        }
+        Ok(config)
+    }
+
     /// Reads a world file; keys it leaves out keep their defaults.
     pub fn load(path: &Path) -> Result<Self> {
         if !path.is_file() {

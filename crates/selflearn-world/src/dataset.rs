@@ -144,6 +144,17 @@ impl HomeEntity {
 }
 
 impl Dataset {
+    /// The vendored data: `data/` of the working directory when it has the data's files, else
+    /// the repository's `data/` this binary was built from, so that a command run elsewhere
+    /// still finds it (a missing file is then an error naming it, never a silent fallback).
+    pub fn default_dir() -> PathBuf {
+        let here = PathBuf::from("data");
+        if here.join("slurp_text.jsonl").is_file() {
+            return here;
+        }
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
+    }
+
     /// Reads every file of `dir`.
     pub fn load(dir: &Path) -> Result<Self> {
         Ok(Self {
@@ -154,11 +165,6 @@ impl Dataset {
             hwu: read_jsonl(&dir.join("hwu64.jsonl"))?,
             home: read_json(&dir.join("ha_fixtures_en.json"))?,
         })
-    }
-
-    /// The vendored data directory of this repository.
-    pub fn default_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
     }
 }
 

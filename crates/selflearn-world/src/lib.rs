@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod config;
 pub mod dataset;
 pub mod error;
+pub mod jsonl;
 pub mod meaning;
 pub mod nlu;
 pub mod sim;

@@ -16,7 +16,6 @@ use selflearn_world::config::WorldConfig;
 use selflearn_world::sim::World;
 
 use super::Outcome;
-use super::world::default_data_dir;
 use crate::config::Config;
 
 /// Arguments of `demo`.
@@ -27,45 +26,19 @@ pub struct DemoArgs {
     #[arg(long, default_value = "selflearn-data/demo", value_name = "DIR")]
     pub dir: PathBuf,
     /// Data directory with the vendored file names and fields.
-    #[arg(long, default_value_os_t = default_data_dir(), value_name = "DIR")]
+    #[arg(long, default_value_os_t = Dataset::default_dir(), value_name = "DIR")]
     pub data: PathBuf,
     /// World seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }
 
-/// Runs the demo and prints where everything is.
-/// Marks a directory the demo created, so that a later run may empty it.
-const MARKER: &str = ".selflearn-demo";
-
-/// Empties `dir` for a new run when the demo made it (or it is empty or missing); refuses any
-/// other directory, so that `--dir .` never deletes what someone keeps there.
-fn prepare(dir: &std::path::Path) -> anyhow::Result<()> {
-    if dir.exists() {
-        let mut entries = fs_err::read_dir(dir)?;
-        let empty = entries.next().is_none();
-        if !empty && !dir.join(MARKER).is_file() {
-            anyhow::bail!(
-                "--dir {}: the directory holds files the demo did not write; give an empty or new directory",
-                dir.display()
-            );
-        }
-        fs_err::remove_dir_all(dir)?;
-    }
-    fs_err::create_dir_all(dir)?;
-    fs_err::write(
-        dir.join(MARKER),
-        "written by `selflearn demo`; the next run empties this directory\n",
-    )
-    .context("marking the demo directory")?;
-    Ok(())
-}
-
 /// Runs the demo and prints where everything is; the event log goes to `log_dir` when
 /// `--log-dir` is given, else under the demo's directory.
 pub fn run(args: DemoArgs, config: &Config, log_dir: Option<PathBuf>) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    prepare(&args.dir)?;
+    selflearn_types::durable::fresh_dir_of_ours(&args.dir, ".selflearn-demo")
+        .with_context(|| format!("--dir {}", args.dir.display()))?;
     let data = Dataset::load(&args.data)?;
     let world_config = WorldConfig {
         seed: args.seed,
@@ -109,25 +82,9 @@ pub fn run(args: DemoArgs, config: &Config, log_dir: Option<PathBuf>) -> anyhow:
         log.len()?
     );
 
-    let reduction = (control.defect_rate() - treated.defect_rate())
-        / control.defect_rate().max(f64::MIN_POSITIVE);
-    println!(
-        "| arm | turns | defect rate | relative defect reduction | rewrites fired | wins | losses |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    println!(
-        "| control | {} | {:.4} | — | — | — | — |",
-        control.turns,
-        control.defect_rate()
-    );
-    println!(
-        "| precomputed rewrites | {} | {:.4} | {:+.2}% | {} | {} | {} |",
-        treated.turns,
-        treated.defect_rate(),
-        100.0 * reduction,
-        treated.rewritten,
-        treated.wins,
-        treated.losses
+    print!(
+        "{}",
+        selflearn_eval::stats::versus_control(&control, "precomputed rewrites", &treated)
     );
     if let Some(example) = table.entries.iter().max_by_key(|e| e.pair_count) {
         println!(

@@ -14,14 +14,13 @@ use selflearn_world::config::WorldConfig;
 use selflearn_world::sim::World;
 
 use super::Outcome;
-use super::world::default_data_dir;
 use crate::config::Config;
 
 /// Arguments of `eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Data directory with the vendored file names and fields.
-    #[arg(long, default_value_os_t = default_data_dir(), value_name = "DIR")]
+    #[arg(long, default_value_os_t = Dataset::default_dir(), value_name = "DIR")]
     pub data: PathBuf,
     /// World file (TOML); the defaults of config/world.toml when absent.
     #[arg(long, value_name = "FILE")]
@@ -86,19 +85,12 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
     };
     plan.check()?;
     let data = Dataset::load(&args.data)?;
-    let file = match &args.world {
-        Some(path) => WorldConfig::load(path)?,
-        None => WorldConfig {
-            households: EVAL_HOUSEHOLDS,
-            days: EVAL_DAYS,
-            ..WorldConfig::default()
-        },
-    };
-    let base = WorldConfig {
-        households: args.households.unwrap_or(file.households),
-        days: args.days.unwrap_or(file.days),
-        ..file
-    };
+    let mut base = WorldConfig::load_or_default(args.world.as_deref(), None)?;
+    if args.world.is_none() {
+        (base.households, base.days) = (EVAL_HOUSEHOLDS, EVAL_DAYS);
+    }
+    base.households = args.households.unwrap_or(base.households);
+    base.days = args.days.unwrap_or(base.days);
     let teacher = args.teacher.as_deref().map(Teacher::load).transpose()?;
     plan.teacher = teacher.as_ref();
     // Popularity, and so the NLU's coverage, is drawn by the seed: each seed's world trains

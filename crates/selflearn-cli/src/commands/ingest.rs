@@ -3,19 +3,16 @@
 //! printed) and nothing of that file is stored; files already stored stay stored. Event ids
 //! already in the log are counted as duplicates and not stored again.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use selflearn_log::jsonl::read_jsonl;
-use selflearn_log::parquet::read_parquet;
+use selflearn_log::files::{Format, ingest_file};
 use selflearn_log::{AppendSummary, EventLog, LogError};
 
 use super::Outcome;
 use crate::config::Config;
-use crate::format::Format;
 
 /// Arguments of `ingest`.
 #[derive(Debug, Args)]
@@ -23,8 +20,9 @@ pub struct IngestArgs {
     /// JSONL or Parquet files; `-` reads JSONL from standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Input format; guessed from the extension when absent (`.parquet`, else JSONL).
-    #[arg(long, value_enum)]
+    /// Input format, jsonl or parquet; guessed from the extension when absent (`.parquet`,
+    /// else JSONL).
+    #[arg(long, value_parser = str::parse::<Format>)]
     pub format: Option<Format>,
 }
 
@@ -35,7 +33,7 @@ pub fn run(args: IngestArgs, config: &Config) -> anyhow::Result<Outcome> {
     let mut total = AppendSummary::default();
     for path in &args.files {
         let started = Instant::now();
-        match ingest_file(&mut log, path, args.format) {
+        match ingest_one(&mut log, path, args.format) {
             Ok(summary) => {
                 let seconds = started.elapsed().as_secs_f64();
                 let read = summary.inserted + summary.duplicates;
@@ -72,7 +70,8 @@ pub fn run(args: IngestArgs, config: &Config) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-fn ingest_file(
+/// Ingests one file with a progress spinner (drawn only on a terminal).
+fn ingest_one(
     log: &mut EventLog,
     path: &Path,
     format: Option<Format>,
@@ -83,21 +82,7 @@ fn ingest_file(
             ProgressStyle::with_template("{spinner} {prefix}: {human_pos} events ({per_sec})")
                 .expect("the template is valid"),
         );
-    let mut report = |done: u64| progress.set_position(done);
-    let summary = if path == Path::new("-") {
-        log.append_records(read_jsonl(std::io::stdin().lock()), &mut report)
-    } else {
-        match Format::of(path, format) {
-            Format::Jsonl => {
-                let file = fs_err::File::open(path)?;
-                log.append_records(
-                    read_jsonl(BufReader::with_capacity(1 << 20, file)),
-                    &mut report,
-                )
-            }
-            Format::Parquet => log.append_records(read_parquet(path)?, &mut report),
-        }
-    };
+    let summary = ingest_file(log, path, format, &mut |done| progress.set_position(done));
     progress.finish_and_clear();
     summary
 }

@@ -3,14 +3,14 @@
 //! rewrite table, the online layers, and the encoder and lexicon they were learned with, under
 //! a manifest `serve` loads as one unit.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner, learn};
+use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner, encoder_at, learn, lexicon_text};
 use selflearn_log::EventLog;
-use selflearn_online::{Encoder, Lexicon};
+use selflearn_online::Lexicon;
 
 use super::Outcome;
 use crate::config::Config;
@@ -35,67 +35,27 @@ pub struct LearnArgs {
     pub lexicon: Option<PathBuf>,
 }
 
-/// Seed of the untrained encoder's random projection.
-pub(crate) const UNTRAINED_ENCODER_SEED: u64 = 7;
-
-/// The encoder at `path`, or the untrained one written there when there is none; says so on
-/// every run that uses the untrained one.
-pub(crate) fn encoder_at(path: &Path) -> anyhow::Result<Encoder> {
-    if path.is_file() {
-        let encoder = Encoder::load(path)?;
-        if encoder.digest() == Encoder::random(UNTRAINED_ENCODER_SEED).digest() {
-            eprintln!(
-                "the encoder at {} is the untrained random projection (run `selflearn train`)",
-                path.display()
-            );
-        }
-        return Ok(encoder);
-    }
-    eprintln!(
-        "no trained encoder at {}; using the untrained random projection (run `selflearn train`)",
-        path.display()
-    );
-    let encoder = Encoder::random(UNTRAINED_ENCODER_SEED);
-    if let Some(parent) = path.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    encoder.save(path)?;
-    Ok(encoder)
-}
-
-/// The lexicon's text and where it came from: the file, or the one built in.
-fn lexicon_text(path: Option<&Path>) -> anyhow::Result<(Arc<str>, String)> {
-    Ok(match path {
-        Some(path) => (
-            Arc::from(fs_err::read_to_string(path)?),
-            path.display().to_string(),
-        ),
-        None => (Arc::from(Lexicon::EMBEDDED), "built-in lexicon".to_owned()),
-    })
-}
-
-/// A progress bar over the log's events, drawn only on a terminal.
-fn progress_over(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar
-}
-
 /// Learns from the configured log.
 pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let log = EventLog::open_read_only(&config.log.dir)?;
-    let encoder = encoder_at(&args.encoder)?;
+    let (encoder, untrained) = encoder_at(&args.encoder)?;
+    if untrained {
+        eprintln!(
+            "the encoder at {} is the untrained random projection (run `selflearn train`)",
+            args.encoder.display()
+        );
+    }
     let (lexicon, origin) = lexicon_text(args.lexicon.as_deref())?;
     let online = OnlineLayersLearner::new(
         encoder,
         Arc::new(Lexicon::parse(&lexicon, &origin)?),
         config.online,
     );
-    let bar = progress_over(log.len()?);
+    // Drawn only on a terminal.
+    let style =
+        indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})");
+    let bar = indicatif::ProgressBar::new(log.len()?).with_style(style?);
     let learned = learn(
         &log,
         &config.signals,

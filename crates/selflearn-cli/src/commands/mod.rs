@@ -27,8 +27,7 @@ pub enum Outcome {
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = &cli.log_dir {
-        // A flag a command would ignore is refused: the world's commands and `eval` live in
-        // memory, and `schema` prints a file.
+        // Refused where it would be ignored: these commands keep no event log.
         if matches!(
             cli.command,
             Command::World(_) | Command::Eval(_) | Command::Schema(_)

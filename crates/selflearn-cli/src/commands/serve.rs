@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use selflearn_engine::{Layered, LoadedSet, manifest::MANIFEST_FILE};
 use selflearn_log::EventLog;
-use selflearn_server::{LoadError, NoRewrites, Reload, Rewriter, Watched};
+use selflearn_server::{LoadError, NoRewrites, Rewriter, Watched};
 
 use super::Outcome;
 use crate::config::Config;
@@ -42,43 +42,27 @@ fn layered_from(dir: &Path, answer_cache: usize) -> Result<(Layered, String), Lo
     Ok((set.serving(answer_cache), version))
 }
 
-/// Watches the set's manifest for the life of the process, reporting each swap and refusal.
+/// Watches the set's manifest for the life of the process.
 fn watch(
     dir: &Path,
     every: Duration,
     answer_cache: usize,
 ) -> anyhow::Result<Arc<Watched<Layered>>> {
     let root = dir.to_path_buf();
-    let watched = Arc::new(
-        Watched::open(&dir.join(MANIFEST_FILE), move |_| {
-            layered_from(&root, answer_cache)
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
+    let watched = Watched::open(&dir.join(MANIFEST_FILE), move |_| {
+        layered_from(&root, answer_cache)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
         "artifact set {} (version {})",
         dir.display(),
         watched.version()
     );
-    let (seen, dir) = (watched.clone(), dir.to_path_buf());
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(every);
-            match seen.check() {
-                Reload::Unchanged => {}
-                Reload::Loaded { version } => {
-                    eprintln!(
-                        "artifact set {}: now serving version {version}",
-                        dir.display()
-                    );
-                }
-                Reload::Refused { error, kept } => {
-                    eprintln!("{error}; still serving version {kept}");
-                }
-            }
-        }
-    });
-    Ok(watched)
+    Ok(Watched::check_every(
+        watched,
+        every,
+        format!("artifact set {}", dir.display()),
+    ))
 }
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.

@@ -380,3 +380,107 @@ fn every_learn_with_the_untrained_encoder_says_so_and_none_after_train() {
     let after = learn();
     assert!(!after.contains(warning), "{after}");
 }
+
+/// The A/B's composition (the engine's layers over what learning produced in memory, as
+/// `selflearn eval` runs them night after night) and `serve` (the same set saved, loaded back
+/// from disk, behind HTTP and its answer cache) give every request the same answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_every_request_as_the_evaluated_layers_do() {
+    use selflearn_engine::{Layered, OnlineLayersLearner, PrecomputedLearner};
+    use selflearn_online::{CachedModel, Encoder, Layers, Lexicon, OnlineConfig};
+    use selflearn_types::{RewriteRequest, Rewriter};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut events = reformulations_of(30);
+    for u in 0..30 {
+        let user = format!("user-{u}");
+        for (k, said) in [
+            "what time is it",
+            "turn on the kitchen lights",
+            "play some jazz",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = 100_000_000 + i64::from(u) * 600_000 + k as i64 * 60_000;
+            events.push(turn(
+                &user,
+                &format!("{user}-other-{k}"),
+                at,
+                said,
+                Outcome::Success,
+            ));
+        }
+    }
+    let log_dir = dir.path().join("log");
+    let mut log = selflearn_log::EventLog::open(&log_dir, &Default::default()).unwrap();
+    log.append(&events).unwrap();
+    let lexicon: Arc<str> = Arc::from(Lexicon::EMBEDDED);
+    let learned = selflearn_engine::learn(
+        &log,
+        &Default::default(),
+        PrecomputedLearner::new(Default::default()),
+        Some(OnlineLayersLearner::new(
+            Encoder::random(7),
+            Arc::new(Lexicon::parse(&lexicon, "built-in").unwrap()),
+            OnlineConfig::default(),
+        )),
+        |_| {},
+    )
+    .unwrap();
+    drop(log);
+    let set = learned.finish("compared", lexicon).unwrap();
+    let artifacts = dir.path().join("artifacts");
+    set.save(&artifacts).unwrap();
+    let (model, _, _) = set.online.unwrap();
+    let evaluated = Layered::serving(
+        Some(set.table),
+        Some(Arc::new(CachedModel::new(
+            model,
+            Layers::GlobalAndPersonal,
+            0,
+        ))),
+    );
+    let (mut server, url) = serve(dir.path(), &["--artifacts", artifacts.to_str().unwrap()]);
+    let said = [
+        "play maj and dragons",
+        "Play Maj and Dragons",
+        "play maj and dragon",
+        "play imagine dragon",
+        "what time is it",
+        "turn on the kitchen light",
+        "play some jaz",
+        "something nobody said",
+    ];
+    let client = reqwest::Client::new();
+    let mut rewritten = 0;
+    for (i, text) in said.iter().enumerate() {
+        for user in ["user-1", "user-7", "a-stranger"] {
+            let request = RewriteRequest {
+                user_id: user.into(),
+                device: selflearn_types::testing::sample_event().device,
+                text: (*text).into(),
+                timestamp_ms: Some(1_767_600_000_000 + i as i64 * 3_600_000),
+                context: Default::default(),
+            };
+            let served: selflearn_types::RewriteResponse = client
+                .post(format!("{url}/v1/rewrite"))
+                .json(&request)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(served, evaluated.rewrite(&request), "{user}: {text}");
+            rewritten += usize::from(served.rewritten);
+        }
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(
+        rewritten >= 6,
+        "the comparison covers rewrites ({rewritten})"
+    );
+}
