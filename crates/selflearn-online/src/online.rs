@@ -806,6 +806,7 @@ mod tests {
         prop::collection::vec((0..REQUESTS.len(), any::<bool>(), any::<bool>()), 0..14)
     }
 
+    /// `user`'s turns of `history` (request indices as [`said`] numbers them).
     fn turns(user: &str, history: &[(usize, bool, bool)]) -> Vec<TurnEvent> {
         let mut at = 0;
         history
@@ -818,7 +819,7 @@ mod tests {
                 } else {
                     Outcome::Failure
                 };
-                turn_saying(user, &format!("{user}-{k}"), at, REQUESTS[request], outcome)
+                turn_saying(user, &format!("{user}-{k}"), at, said(request), outcome)
             })
             .collect()
     }
@@ -918,24 +919,6 @@ mod tests {
         )
     }
 
-    fn a_turns(history: &[(usize, bool, bool)]) -> Vec<TurnEvent> {
-        let mut at = 0;
-        history
-            .iter()
-            .enumerate()
-            .map(|(k, &(request, ok, pause))| {
-                at += if pause { 600_000 } else { 8_000 };
-                let text = said(request);
-                let outcome = if ok {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                };
-                turn_saying("a", &format!("a-{k}"), at, text, outcome)
-            })
-            .collect()
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -953,7 +936,7 @@ mod tests {
                 .iter()
                 .flat_map(|u| turns(u, &others))
                 .chain(turns("b", &b))
-                .chain(a_turns(&a))
+                .chain(turns("a", &a))
                 .collect();
             let model = learn(&events);
             let own: Vec<String> = model.personal.get("b").map(|i| i.candidates().iter().map(|c| c.text.clone()).collect()).unwrap_or_default();
@@ -980,7 +963,7 @@ mod tests {
         ) {
             let mut alone = Vec::new();
             for copy in 0..repeats {
-                alone.extend(a_turns(&a).into_iter().map(|mut e| {
+                alone.extend(turns("a", &a).into_iter().map(|mut e| {
                     e.event_id = format!("{}-{copy}", e.event_id);
                     e.timestamp_ms += copy as i64 * 86_400_000;
                     e

@@ -40,6 +40,20 @@ fn reformulations_of(users: u32) -> Vec<TurnEvent> {
         .collect()
 }
 
+/// `events` (by `user-0` … `user-29`), and each of those people also served once by each of
+/// `others`, later: what a ranker learns not to rewrite to.
+fn with_other_successes(mut events: Vec<TurnEvent>, others: &[&str]) -> Vec<TurnEvent> {
+    for u in 0..30 {
+        let user = format!("user-{u}");
+        for (k, said) in others.iter().enumerate() {
+            let at = 100_000_000 + i64::from(u) * 600_000 + k as i64 * 60_000;
+            let id = format!("{user}-other-{k}");
+            events.push(turn(&user, &id, at, said, Outcome::Success));
+        }
+    }
+    events
+}
+
 /// Where a test's learn writes: the artifact set's directory and the encoder file.
 #[derive(Debug, Clone)]
 struct Paths {
@@ -207,23 +221,10 @@ async fn the_online_layers_are_served_and_a_new_encoder_comes_with_its_layers() 
     // Besides the reformulations, the same people are served by two other requests: what the
     // ranker learns not to rewrite to. Thirty of them, so that the users held apart to
     // calibrate the layers' thresholds (one in five) are enough to trust.
-    let mut events = reformulations_of(30);
-    for u in 0..30 {
-        let user = format!("user-{u}");
-        for (k, said) in ["what time is it", "turn on the kitchen lights"]
-            .into_iter()
-            .enumerate()
-        {
-            let at = 100_000_000 + i64::from(u) * 600_000 + k as i64 * 60_000;
-            events.push(turn(
-                &user,
-                &format!("{user}-other-{k}"),
-                at,
-                said,
-                Outcome::Success,
-            ));
-        }
-    }
+    let events = with_other_successes(
+        reformulations_of(30),
+        &["what time is it", "turn on the kitchen lights"],
+    );
     let paths = ingest_and_learn(dir.path(), &events);
     // Without the precomputed table, so that the online layers answer.
     let mut set = manifest(&paths);
@@ -392,27 +393,14 @@ async fn serve_answers_every_request_as_the_evaluated_layers_do() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut events = reformulations_of(30);
-    for u in 0..30 {
-        let user = format!("user-{u}");
-        for (k, said) in [
+    let events = with_other_successes(
+        reformulations_of(30),
+        &[
             "what time is it",
             "turn on the kitchen lights",
             "play some jazz",
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let at = 100_000_000 + i64::from(u) * 600_000 + k as i64 * 60_000;
-            events.push(turn(
-                &user,
-                &format!("{user}-other-{k}"),
-                at,
-                said,
-                Outcome::Success,
-            ));
-        }
-    }
+        ],
+    );
     let log_dir = dir.path().join("log");
     let mut log = selflearn_log::EventLog::open(&log_dir, &Default::default()).unwrap();
     log.append(&events).unwrap();
