@@ -23,15 +23,11 @@ use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use selflearn_engine::{LoadedSet, OnlineLayersLearner, PrecomputedLearner};
+use selflearn_bench::fixture::learned_set;
+use selflearn_engine::LoadedSet;
 use selflearn_log::EventLog;
-use selflearn_miner::MinerConfig;
-use selflearn_online::{Encoder, Lexicon, OnlineConfig};
 use selflearn_server::{NoRewrites, Rewriter, ServerConfig};
-use selflearn_signals::SignalConfig;
 use selflearn_types::{RewriteRequest, RewriteResponse};
-use selflearn_world::config::WorldConfig;
-use selflearn_world::sim::{Collected, World};
 
 /// Parameters of the online benchmark.
 #[derive(Debug, Args)]
@@ -64,61 +60,6 @@ fn traffic(texts: &[RewriteRequest], requests: usize, zipf: bool) -> Vec<Rewrite
     (0..requests)
         .map(|_| ranked[popularity.sample(&mut rng)].clone())
         .collect()
-}
-
-/// A week of `households` with no rewriting, learned into an artifact set in `dir` and loaded
-/// back as `serve` loads it; returns the set and the log's turns as rewrite requests.
-fn learned_set(
-    data: &selflearn_world::Dataset,
-    households: u32,
-    dir: &std::path::Path,
-) -> anyhow::Result<(LoadedSet, Vec<RewriteRequest>)> {
-    let mut world = World::build(
-        WorldConfig {
-            households,
-            days: 7,
-            ..WorldConfig::default()
-        },
-        data,
-    );
-    let mut out = Collected::default();
-    world.run(&mut out)?;
-    let mut log = EventLog::open(&dir.join("log"), &Default::default())?;
-    for batch in out.events.chunks(5_000) {
-        log.append(batch)?;
-    }
-    let lexicon: Arc<str> = Arc::from(Lexicon::EMBEDDED);
-    let online = OnlineLayersLearner::new(
-        Encoder::random(7),
-        Arc::new(Lexicon::parse(&lexicon, "built-in lexicon")?),
-        OnlineConfig::default(),
-    );
-    let learned = selflearn_engine::learn(
-        &log,
-        &SignalConfig::default(),
-        PrecomputedLearner::new(MinerConfig::default()),
-        Some(online),
-        |_| {},
-    )?;
-    learned
-        .finish(&format!("bench-{households}"), lexicon)?
-        .save(&dir.join("artifacts"))?;
-    let requests = out
-        .events
-        .iter()
-        .map(|e| RewriteRequest {
-            user_id: e.user_id.clone(),
-            device: e.device.clone(),
-            text: e
-                .rewrite
-                .as_ref()
-                .map_or(&e.asr.text, |r| &r.original_text)
-                .clone(),
-            timestamp_ms: Some(e.timestamp_ms),
-            context: e.context.clone(),
-        })
-        .collect();
-    Ok((LoadedSet::load(&dir.join("artifacts"))?, requests))
 }
 
 fn percentile(sorted_micros: &[f64], q: f64) -> f64 {

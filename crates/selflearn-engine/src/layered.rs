@@ -2,9 +2,10 @@
 //! the evaluation world's assistant consults it before NLU, and the benchmarks time it, so the
 //! A/B measures what is served.
 //!
-//! Layers answer in order: the precomputed table (rewrites mined offline, the most certain),
-//! then the online layers (global, then personal within one model). The first layer that
-//! rewrites wins; a layer that declines passes the request on unchanged.
+//! Layers answer in order: what the user taught (their own words for what they mean, when a
+//! taught layer is present), the precomputed table (rewrites mined offline, the most certain
+//! of the learned ones), then the online layers (global, then personal within one model). The
+//! first layer that rewrites wins; a layer that declines passes the request on unchanged.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 /// The layers in force, each optional.
 #[derive(Debug, Clone, Default)]
 pub struct Layered {
+    taught: Option<Arc<dyn Rewriter>>,
     precomputed: Option<Arc<dyn Rewriter>>,
     online: Option<Arc<dyn Rewriter>>,
 }
@@ -23,6 +25,13 @@ impl Layered {
     /// No layer: every request is answered unchanged.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// With a layer of what users taught, asked before anything learned from friction: a
+    /// person's explicit word outranks what others' reformulations suggest.
+    pub fn with_taught(mut self, layer: Arc<dyn Rewriter>) -> Self {
+        self.taught = Some(layer);
+        self
     }
 
     /// With the precomputed table (or anything answering in its place).
@@ -52,13 +61,16 @@ impl Layered {
 
     /// Whether any layer is present.
     pub fn is_empty(&self) -> bool {
-        self.precomputed.is_none() && self.online.is_none()
+        self.taught.is_none() && self.precomputed.is_none() && self.online.is_none()
     }
 }
 
 impl Rewriter for Layered {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
-        for layer in [&self.precomputed, &self.online].into_iter().flatten() {
+        for layer in [&self.taught, &self.precomputed, &self.online]
+            .into_iter()
+            .flatten()
+        {
             let answer = layer.rewrite(request);
             if answer.rewritten {
                 return answer;
@@ -144,6 +156,13 @@ mod tests {
         let unchanged = ask(&online_only, "z");
         assert!(!unchanged.rewritten);
         assert_eq!(unchanged.text, "z");
+        // A taught layer answers before the table.
+        let taught = Layered::new()
+            .with_taught(Fixed::new("a", "t", "taught"))
+            .with_precomputed(precomputed.clone())
+            .with_online(online.clone());
+        assert_eq!(ask(&taught, "a").text, "t");
+        assert_eq!(precomputed.asked.load(Ordering::Relaxed), 1);
         assert!(Layered::new().is_empty());
         assert!(!ask(&Layered::new(), "a").rewritten);
     }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use selflearn_miner::{Miner, MinerConfig, RewriteTable};
-use selflearn_online::{Encoder, Lexicon, OnlineConfig, OnlineLearner, OnlineModel};
+use selflearn_online::{
+    Encoder, HeldApartReport, Lexicon, OnlineConfig, OnlineLearner, OnlineModel, Teacher, Teaching,
+    TrainConfig, train_held_apart,
+};
 
 use crate::learner::{Learner, UserTurns};
 
@@ -96,6 +99,69 @@ impl Learner for OnlineLayersLearner {
             self.lexicon.clone(),
             self.config,
             version,
+        )?)
+    }
+}
+
+/// Learns the online layers' retrieval encoder from the reformulation pairs of the log (four
+/// users in five; the fifth measures it), first distilling a pretrained teacher when one is
+/// given.
+pub struct EncoderLearner<'t> {
+    /// What has been observed.
+    pub learner: OnlineLearner,
+    /// Seed of the initial projection and of the batch order.
+    pub seed: u64,
+    /// The training settings.
+    pub config: TrainConfig,
+    /// The pretrained sentence encoder to distil first, if any.
+    pub teacher: Option<&'t Teacher>,
+}
+
+impl std::fmt::Debug for EncoderLearner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncoderLearner")
+            .field("seed", &self.seed)
+            .field("config", &self.config)
+            .field("teacher", &self.teacher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t> EncoderLearner<'t> {
+    /// An empty learner.
+    pub fn new(seed: u64, config: TrainConfig, teacher: Option<&'t Teacher>) -> Self {
+        Self {
+            learner: OnlineLearner::new(),
+            seed,
+            config,
+            teacher,
+        }
+    }
+}
+
+impl Learner for EncoderLearner<'_> {
+    type Artifact = (Encoder, HeldApartReport);
+
+    fn observe(&mut self, user: &UserTurns) {
+        for (session, signals) in user.iter() {
+            self.learner.observe(session, signals);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.learner.merge(other.learner);
+    }
+
+    /// Trains; the encoder carries no version of its own (its digest identifies it).
+    fn finish(&self, _version: &str) -> crate::Result<(Encoder, HeldApartReport)> {
+        let teaching = self
+            .teacher
+            .map(|teacher| Teaching::of_training_users(teacher, &self.learner));
+        Ok(train_held_apart(
+            self.learner.pairs(),
+            self.seed,
+            &self.config,
+            teaching,
         )?)
     }
 }

@@ -27,6 +27,6 @@ pub use error::{EngineError, Result};
 pub use inputs::{encoder_at, lexicon_text};
 pub use layered::Layered;
 pub use learner::{Learner, UserTurns, by_user};
-pub use learners::{OnlineLayersLearner, PrecomputedLearner};
+pub use learners::{EncoderLearner, OnlineLayersLearner, PrecomputedLearner};
 pub use manifest::{ArtifactEntry, Kind, LogRange, Manifest};
 pub use set::{ArtifactSet, LoadedSet};

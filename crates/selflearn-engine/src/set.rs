@@ -76,34 +76,40 @@ impl ArtifactSet {
             format!("{stem}.{version}.{ext}")
         };
         let mut artifacts = Vec::new();
-        let mut written =
-            |kind: Kind, format: u32, inputs: BTreeMap<String, String>| -> Result<()> {
-                let file = file_of(kind);
-                let bytes = fs_err::read(dir.join(&file))?;
-                artifacts.push(ArtifactEntry {
-                    kind,
-                    file,
-                    format,
-                    digest: digest(&bytes),
-                    inputs,
-                });
-                Ok(())
-            };
-        self.table.save(&dir.join(file_of(Kind::RewriteTable)))?;
-        written(Kind::RewriteTable, self.table.format, BTreeMap::new())?;
+        // The digest is of the very bytes written, never of a read-back.
+        let mut write = |kind: Kind,
+                         format: u32,
+                         bytes: &[u8],
+                         inputs: BTreeMap<String, String>|
+         -> Result<()> {
+            let file = file_of(kind);
+            write_atomically(&dir.join(&file), bytes)?;
+            artifacts.push(ArtifactEntry {
+                kind,
+                file,
+                format,
+                digest: digest(bytes),
+                inputs,
+            });
+            Ok(())
+        };
+        write(
+            Kind::RewriteTable,
+            self.table.format,
+            &self.table.to_bytes(),
+            BTreeMap::new(),
+        )?;
         if let Some((model, encoder, lexicon)) = &self.online {
-            encoder.save(&dir.join(file_of(Kind::Encoder)))?;
-            written(Kind::Encoder, 1, BTreeMap::new())?;
-            write_atomically(&dir.join(file_of(Kind::Lexicon)), lexicon.as_bytes())?;
-            written(Kind::Lexicon, 1, BTreeMap::new())?;
-            model.save(&dir.join(file_of(Kind::Online)))?;
+            write(Kind::Encoder, 1, &encoder.to_bytes()?, BTreeMap::new())?;
+            write(Kind::Lexicon, 1, lexicon.as_bytes(), BTreeMap::new())?;
             let inputs = BTreeMap::from([
                 ("encoder".to_owned(), encoder.digest()),
                 ("lexicon".to_owned(), digest(lexicon.as_bytes())),
             ]);
-            written(
+            write(
                 Kind::Online,
                 selflearn_online::online::ARTIFACT_FORMAT,
+                &model.to_bytes(),
                 inputs,
             )?;
         }
@@ -189,8 +195,9 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
     Ok(manifest)
 }
 
-/// The path of `entry`'s file, once its bytes match the manifest's digest.
-fn checked(dir: &Path, entry: &ArtifactEntry) -> Result<PathBuf> {
+/// The bytes of `entry`'s file, read once, with its path, once they match the manifest's
+/// digest: what is parsed is exactly what was checked.
+fn checked(dir: &Path, entry: &ArtifactEntry) -> Result<(PathBuf, Vec<u8>)> {
     let path = dir.join(&entry.file);
     let bytes = fs_err::read(&path).map_err(|e| EngineError::Mismatch {
         path: path.clone(),
@@ -203,7 +210,11 @@ fn checked(dir: &Path, entry: &ArtifactEntry) -> Result<PathBuf> {
             reason: format!("digest {found}, the manifest says {}", entry.digest),
         });
     }
-    Ok(path)
+    Ok((path, bytes))
+}
+
+fn origin(path: &Path) -> String {
+    path.display().to_string()
 }
 
 impl LoadedSet {
@@ -226,21 +237,25 @@ impl LoadedSet {
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest = read_manifest(&dir.join(MANIFEST_FILE))?;
         let table = match manifest.entry(Kind::RewriteTable) {
-            Some(entry) => Some(RewriteTable::load(&checked(dir, entry)?)?),
+            Some(entry) => {
+                let (path, bytes) = checked(dir, entry)?;
+                Some(RewriteTable::from_bytes(&bytes, &origin(&path))?)
+            }
             None => None,
         };
         let online = match manifest.entry(Kind::Online) {
             Some(entry) => {
-                let path = checked(dir, entry)?;
+                let (path, bytes) = checked(dir, entry)?;
                 let needs = |kind: Kind| {
                     manifest.entry(kind).ok_or_else(|| EngineError::Mismatch {
                         path: path.clone(),
                         reason: format!("the set has no {kind:?} for the online layers"),
                     })
                 };
-                let encoder = Encoder::load(&checked(dir, needs(Kind::Encoder)?)?)?;
+                let (encoder_path, encoder_bytes) = checked(dir, needs(Kind::Encoder)?)?;
+                let encoder = Encoder::from_bytes(&encoder_bytes, &origin(&encoder_path))?;
                 let lexicon_entry = needs(Kind::Lexicon)?;
-                let lexicon_path = checked(dir, lexicon_entry)?;
+                let (lexicon_path, lexicon_bytes) = checked(dir, lexicon_entry)?;
                 for (input, found) in [
                     ("encoder", encoder.digest()),
                     ("lexicon", lexicon_entry.digest.clone()),
@@ -255,8 +270,16 @@ impl LoadedSet {
                         });
                     }
                 }
-                let lexicon = Lexicon::load(&lexicon_path)?;
-                Some(OnlineModel::load(&path, encoder)?.with_lexicon(Arc::new(lexicon)))
+                let lexicon_text =
+                    std::str::from_utf8(&lexicon_bytes).map_err(|e| EngineError::Mismatch {
+                        path: lexicon_path.clone(),
+                        reason: format!("not UTF-8: {e}"),
+                    })?;
+                let lexicon = Lexicon::parse(lexicon_text, &origin(&lexicon_path))?;
+                Some(
+                    OnlineModel::from_bytes(&bytes, &origin(&path), encoder)?
+                        .with_lexicon(Arc::new(lexicon)),
+                )
             }
             None => None,
         };

@@ -1,12 +1,9 @@
 //! Choosing what the reported seeds must not choose: the miner's thresholds (a small grid on
 //! a tuning seed) and the online encoder (trained on a training seed's control traffic).
 
-use selflearn_engine::{Learner, OnlineLayersLearner, by_user};
+use selflearn_engine::{EncoderLearner, Learner, by_user};
 use selflearn_miner::MinerConfig;
-use selflearn_online::{
-    Encoder, HeldApartReport, Lexicon, OnlineConfig, Teacher, Teaching, TrainConfig,
-    train_held_apart,
-};
+use selflearn_online::{Encoder, HeldApartReport, Teacher, TrainConfig};
 use selflearn_signals::SignalConfig;
 use selflearn_world::sim::World;
 use serde::Serialize;
@@ -137,21 +134,11 @@ pub fn train_encoder(
         None,
         None,
     );
-    let mut learner = OnlineLayersLearner::new(
-        Encoder::random(seed),
-        std::sync::Arc::new(Lexicon::default()),
-        OnlineConfig::default(),
-    );
+    let mut learner = EncoderLearner::new(seed, TrainConfig::default(), teacher);
     for user in by_user(&out.events, &SignalConfig::default()) {
         learner.observe(&user);
     }
-    let teaching = teacher.map(|teacher| Teaching::of_training_users(teacher, &learner.learner));
-    let (encoder, held_apart) = train_held_apart(
-        learner.learner.pairs(),
-        seed,
-        &TrainConfig::default(),
-        teaching,
-    )?;
+    let (encoder, held_apart) = learner.finish("")?;
     tracing::info!(seed, %held_apart, "encoder trained");
     Ok((
         encoder,

@@ -79,19 +79,28 @@ impl RewriteTable {
     /// Writes the table as JSON, atomically: to a temporary file beside it, then renamed over
     /// it, so that a server reloading the path never reads half a table.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        selflearn_types::durable::write_atomically(path, json.as_bytes())
+        selflearn_types::durable::write_atomically(path, &self.to_bytes())
+    }
+
+    /// The table as JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a table is plain data")
     }
 
     /// Reads and checks a table; an invalid one is refused with the reason.
     pub fn load(path: &Path) -> Result<Self, TableError> {
+        let bytes = fs_err::read(path)?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Reads and checks a table from its bytes; `origin` names it in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, TableError> {
         let invalid = |reason: String| TableError::Invalid {
-            path: path.display().to_string(),
+            path: origin.to_owned(),
             reason,
         };
-        let text = fs_err::read_to_string(path)?;
         let mut table: RewriteTable =
-            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if table.format != TABLE_FORMAT {
             return Err(invalid(format!(
                 "format {} is not {TABLE_FORMAT}",

@@ -64,31 +64,43 @@ impl Encoder {
         format!("{:032x}", twox_hash::XxHash3_128::oneshot(&bytes))
     }
 
-    /// Saves the projection as a safetensors file.
-    pub fn save(&self, path: &Path) -> Result<(), OnlineError> {
+    /// The projection as a safetensors file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, OnlineError> {
         let error = |reason: String| OnlineError::Weights {
-            path: path.display().to_string(),
+            path: "an encoder in memory".into(),
             reason,
         };
         let tensor = Tensor::from_slice(&self.projection, (BUCKETS, DIM), &Device::Cpu)
             .map_err(|e| error(e.to_string()))?;
-        let partial = selflearn_types::durable::partial_path(path);
-        candle_core::safetensors::save(
-            &std::collections::HashMap::from([("projection".to_owned(), tensor)]),
-            &partial,
-        )
-        .map_err(|e| error(e.to_string()))?;
-        selflearn_types::durable::persist(&partial, path).map_err(|e| error(e.to_string()))
+        safetensors::serialize([("projection", &tensor)], None).map_err(|e| error(e.to_string()))
+    }
+
+    /// Saves the projection as a safetensors file, durably.
+    pub fn save(&self, path: &Path) -> Result<(), OnlineError> {
+        let bytes = self.to_bytes()?;
+        selflearn_types::durable::write_atomically(path, &bytes).map_err(|e| OnlineError::Weights {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
     }
 
     /// Loads a projection saved by [`Encoder::save`], refusing one of the wrong shape.
     pub fn load(path: &Path) -> Result<Self, OnlineError> {
-        let error = |reason: String| OnlineError::Weights {
+        let bytes = fs_err::read(path).map_err(|e| OnlineError::Weights {
             path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Reads a projection from a safetensors file's bytes; `origin` names it in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self, OnlineError> {
+        let error = |reason: String| OnlineError::Weights {
+            path: origin.to_owned(),
             reason,
         };
-        let tensors =
-            candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| error(e.to_string()))?;
+        let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+            .map_err(|e| error(e.to_string()))?;
         let tensor = tensors
             .get("projection")
             .ok_or_else(|| error("no tensor named projection".into()))?;

@@ -19,7 +19,9 @@ use crate::encoder::{Encoder, dot};
 use crate::index::{Candidate, Index, Successes, hour_of};
 use crate::pairs::{FormStats, Pair, heard_form, reformulation_pairs, served};
 use crate::phonetic::Lexicon;
-use crate::ranker::{FEATURES, Features, Query, Ranker, Retrieved, calibrate, features};
+use crate::ranker::{
+    FEATURES, Feature, Features, Query, Ranker, Retrieved, calibrate, features, value,
+};
 use crate::template::{Filled, TemplateLearner, Templates};
 use crate::train::held_apart;
 
@@ -325,7 +327,7 @@ impl OnlineLearner {
             if training.iter().any(|(_, l)| *l) && training.iter().any(|(_, l)| !*l) {
                 let mut mask = [true; FEATURES.len()];
                 if layers == Layers::Global {
-                    mask[5] = false;
+                    mask[Feature::Personal.index()] = false;
                 }
                 let mut ranker = Ranker::train(&training, &mask, config.threshold)?;
                 let held: Vec<(f64, Retrieved)> = requests
@@ -444,21 +446,33 @@ impl OnlineModel {
         Self { lexicon, ..self }
     }
 
+    /// The artifact as JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.artifact()).expect("an artifact is plain data")
+    }
+
     /// Writes the artifact as JSON, atomically (temporary file, then rename).
     pub fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let json = serde_json::to_string(&self.artifact()).map_err(std::io::Error::other)?;
-        selflearn_types::durable::write_atomically(path, json.as_bytes())
+        selflearn_types::durable::write_atomically(path, &self.to_bytes())
     }
 
     /// Reads and checks an artifact written by [`OnlineModel::save`].
     pub fn load(path: &std::path::Path, encoder: Encoder) -> Result<Self, OnlineError> {
-        let invalid = |reason: String| OnlineError::InvalidArtifact {
+        let bytes = fs_err::read(path).map_err(|e| OnlineError::InvalidArtifact {
             path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string(), encoder)
+    }
+
+    /// Reads and checks an artifact from its bytes; `origin` names it in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str, encoder: Encoder) -> Result<Self, OnlineError> {
+        let invalid = |reason: String| OnlineError::InvalidArtifact {
+            path: origin.to_owned(),
             reason,
         };
-        let text = fs_err::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         let artifact: OnlineArtifact =
-            serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if artifact.format != ARTIFACT_FORMAT {
             return Err(invalid(format!(
                 "format {} is not {ARTIFACT_FORMAT}",
@@ -468,7 +482,7 @@ impl OnlineModel {
         let given = encoder.digest();
         if artifact.encoder != given {
             return Err(OnlineError::OtherEncoder {
-                path: path.display().to_string(),
+                path: origin.to_owned(),
                 learned_with: artifact.encoder,
                 given,
             });
@@ -678,7 +692,8 @@ impl OnlineModel {
     /// Whether a candidate is close enough to the request, in letters or in sound, to be a
     /// rewrite of it at all.
     fn clears_floor(&self, features: &Features) -> bool {
-        features[1].max(features[9]) >= self.config.min_similarity
+        value(features, Feature::Character).max(value(features, Feature::Phonetic))
+            >= self.config.min_similarity
     }
 
     fn ranker(&self, layers: Layers) -> &Ranker {
@@ -721,7 +736,11 @@ impl OnlineModel {
         if score.is_nan() || score < ranker.threshold {
             return unchanged;
         }
-        let layer = if f[5] > 0.0 { PERSONAL } else { GLOBAL };
+        let layer = if value(&f, Feature::Personal) > 0.0 {
+            PERSONAL
+        } else {
+            GLOBAL
+        };
         RewriteResponse {
             text: candidate.text.clone(),
             rewritten: true,
@@ -732,9 +751,9 @@ impl OnlineModel {
                 self.version,
                 times(candidate.served),
                 people(candidate.users),
-                f[0],
-                f[1],
-                f[9],
+                value(&f, Feature::Cosine),
+                value(&f, Feature::Character),
+                value(&f, Feature::Phonetic),
                 if layer == PERSONAL {
                     "; it worked for you before".to_owned()
                 } else {

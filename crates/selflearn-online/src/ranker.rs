@@ -9,22 +9,90 @@ use serde::{Deserialize, Serialize};
 
 use crate::index::Candidate;
 
-/// Names of the features, in order.
-pub const FEATURES: [&str; 10] = [
-    "dense cosine",
-    "character similarity",
-    "word overlap (Jaccard)",
-    "candidate served turns, log-scaled",
-    "candidate distinct users, log-scaled",
-    "the user's own served turns with it, log-scaled (personal layer)",
-    "share of its served turns on this device kind",
-    "share of its served turns within two hours of this time",
-    "how often the request itself failed as heard (0.5 when never heard)",
-    "phonetic similarity (CMUdict phones)",
-];
+/// One feature of a (request, candidate) pair; its discriminant is its position in
+/// [`Features`], so code names a feature instead of counting to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// Dense cosine of the two encodings.
+    Cosine,
+    /// Character similarity.
+    Character,
+    /// Word overlap (Jaccard).
+    WordOverlap,
+    /// The candidate's served turns, log-scaled.
+    Served,
+    /// The candidate's distinct users, log-scaled.
+    Users,
+    /// The user's own served turns with the candidate, log-scaled: the personal layer's only
+    /// feature, masked out of the global ranker.
+    Personal,
+    /// Share of the candidate's served turns on this device kind.
+    DeviceShare,
+    /// Share of its served turns within two hours of this time.
+    HourShare,
+    /// How often the request itself failed as heard.
+    Failure,
+    /// Phonetic similarity.
+    Phonetic,
+}
 
-/// The features of one (request, candidate) pair.
+impl Feature {
+    /// Every feature, in [`Features`] order.
+    pub const ALL: [Feature; 10] = [
+        Feature::Cosine,
+        Feature::Character,
+        Feature::WordOverlap,
+        Feature::Served,
+        Feature::Users,
+        Feature::Personal,
+        Feature::DeviceShare,
+        Feature::HourShare,
+        Feature::Failure,
+        Feature::Phonetic,
+    ];
+
+    /// Its position in [`Features`] and in a ranker's weights.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// What it measures, as explanations and reports name it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Feature::Cosine => "dense cosine",
+            Feature::Character => "character similarity",
+            Feature::WordOverlap => "word overlap (Jaccard)",
+            Feature::Served => "candidate served turns, log-scaled",
+            Feature::Users => "candidate distinct users, log-scaled",
+            Feature::Personal => "the user's own served turns with it, log-scaled (personal layer)",
+            Feature::DeviceShare => "share of its served turns on this device kind",
+            Feature::HourShare => "share of its served turns within two hours of this time",
+            Feature::Failure => {
+                "how often the request itself failed as heard (0.5 when never heard)"
+            }
+            Feature::Phonetic => "phonetic similarity (CMUdict phones)",
+        }
+    }
+}
+
+/// Names of the features, in order.
+pub const FEATURES: [&str; Feature::ALL.len()] = {
+    let mut names = [""; Feature::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Feature::ALL[i].name();
+        i += 1;
+    }
+    names
+};
+
+/// The features of one (request, candidate) pair, indexed by [`Feature::index`].
 pub type Features = [f32; FEATURES.len()];
+
+/// One feature's value.
+pub fn value(features: &Features, feature: Feature) -> f32 {
+    features[feature.index()]
+}
 
 /// What is known of the request when it is ranked.
 #[derive(Debug, Clone, Copy)]
@@ -53,18 +121,18 @@ pub fn features(
     } else {
         1.0 - served as f32 / said as f32
     };
-    [
-        cosine,
-        character,
-        jaccard(query.text, &candidate.text),
-        (1.0 + candidate.served as f32).ln() / 5.0,
-        (1.0 + candidate.users as f32).ln() / 3.0,
-        personal.map_or(0.0, |p| (1.0 + p.served as f32).ln() / 3.0),
-        candidate.device_share(query.device_kind),
-        candidate.hour_share(query.hour),
-        failure,
-        phonetic,
-    ]
+    let mut f = [0.0; FEATURES.len()];
+    f[Feature::Cosine.index()] = cosine;
+    f[Feature::Character.index()] = character;
+    f[Feature::WordOverlap.index()] = jaccard(query.text, &candidate.text);
+    f[Feature::Served.index()] = (1.0 + candidate.served as f32).ln() / 5.0;
+    f[Feature::Users.index()] = (1.0 + candidate.users as f32).ln() / 3.0;
+    f[Feature::Personal.index()] = personal.map_or(0.0, |p| (1.0 + p.served as f32).ln() / 3.0);
+    f[Feature::DeviceShare.index()] = candidate.device_share(query.device_kind);
+    f[Feature::HourShare.index()] = candidate.hour_share(query.hour);
+    f[Feature::Failure.index()] = failure;
+    f[Feature::Phonetic.index()] = phonetic;
+    f
 }
 
 fn jaccard(a: &str, b: &str) -> f32 {
@@ -233,6 +301,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_feature_sits_at_its_own_index_with_its_own_name() {
+        for (i, feature) in Feature::ALL.iter().enumerate() {
+            assert_eq!(feature.index(), i);
+            assert_eq!(FEATURES[i], feature.name());
+        }
+        let names: std::collections::BTreeSet<_> = FEATURES.iter().collect();
+        assert_eq!(names.len(), FEATURES.len());
+    }
+
+    #[test]
+    fn features_are_computed_into_their_named_slots() {
+        let candidate = Candidate {
+            text: "play jazz".into(),
+            served: 0,
+            users: 0,
+            ..Candidate::default()
+        };
+        let query = Query {
+            text: "play jam",
+            device_kind: "speaker",
+            hour: 9,
+            history: (4, 1),
+        };
+        let f = features(&query, &candidate, [0.1, 0.2, 0.3], None);
+        assert_eq!(value(&f, Feature::Cosine), 0.1);
+        assert_eq!(value(&f, Feature::Character), 0.2);
+        assert_eq!(value(&f, Feature::Phonetic), 0.3);
+        assert_eq!(value(&f, Feature::WordOverlap), 1.0 / 3.0);
+        assert_eq!(value(&f, Feature::Failure), 0.75);
+        assert_eq!(value(&f, Feature::Personal), 0.0);
+        let mine = Candidate {
+            served: 2,
+            ..candidate.clone()
+        };
+        let f = features(&query, &candidate, [0.1, 0.2, 0.3], Some(&mine));
+        assert!(value(&f, Feature::Personal) > 0.0);
+    }
+
+    #[test]
     fn the_ranker_learns_which_features_predict_a_good_rewrite() {
         // Good rewrites are similar and popular; bad ones are not.
         let mut examples = Vec::new();
@@ -244,24 +351,31 @@ mod tests {
             examples.push((bad, false));
         }
         let mut mask = [true; FEATURES.len()];
-        mask[5] = false;
+        mask[Feature::Personal.index()] = false;
         let ranker = Ranker::train(&examples, &mask, 0.5).unwrap();
         assert!(ranker.score(&examples[0].0) > 0.8);
         assert!(ranker.score(&examples[1].0) < 0.2);
-        assert_eq!(ranker.weights[5], 0.0, "a masked feature gets no weight");
-        assert!(ranker.weights[0] > 0.0 && ranker.weights[1] > 0.0);
+        assert_eq!(
+            ranker.weights[Feature::Personal.index()],
+            0.0,
+            "a masked feature gets no weight"
+        );
+        assert!(
+            ranker.weights[Feature::Cosine.index()] > 0.0
+                && ranker.weights[Feature::Character.index()] > 0.0
+        );
     }
 
     fn scored(score: f32) -> Features {
         let mut f = [0.0; FEATURES.len()];
-        f[0] = score;
+        f[Feature::Cosine.index()] = score;
         f
     }
 
-    /// A ranker whose score is the first feature's value (near enough: a steep logistic).
+    /// A ranker whose score is the cosine feature's value (near enough: a steep logistic).
     fn identity() -> Ranker {
         let mut weights = vec![0.0; FEATURES.len()];
-        weights[0] = 40.0;
+        weights[Feature::Cosine.index()] = 40.0;
         Ranker {
             weights,
             bias: -20.0,
@@ -300,7 +414,7 @@ mod tests {
         // Never below the configured least threshold.
         assert_eq!(calibrate(&ranker, &requests, all, 0.8, 0.95), 0.95);
         // Candidates that do not clear the floor are never the decision.
-        let floor = |f: &Features| f[0] < 0.6;
+        let floor = |f: &Features| value(f, Feature::Cosine) < 0.6;
         assert_eq!(calibrate(&ranker, &requests, floor, 0.8, 0.0), 1.0);
         // Too few right decisions to trust.
         assert_eq!(calibrate(&ranker, &requests[..3], all, 0.5, 0.0), 1.0);
@@ -317,7 +431,7 @@ mod tests {
         let mut examples = Vec::new();
         for i in 0..400 {
             let mut f = [0.0; FEATURES.len()];
-            f[0] = if i % 2 == 0 { 50.0 } else { -50.0 };
+            f[Feature::Cosine.index()] = if i % 2 == 0 { 50.0 } else { -50.0 };
             examples.push((f, i % 2 == 0));
         }
         let ranker = Ranker::train(&examples, &[true; FEATURES.len()], 0.5).unwrap();

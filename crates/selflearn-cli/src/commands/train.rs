@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use selflearn_engine::for_each_user;
+use selflearn_engine::{EncoderLearner, Learner, for_each_user};
 use selflearn_log::EventLog;
-use selflearn_online::{OnlineLearner, Teacher, Teaching, TrainConfig, train_held_apart};
+use selflearn_online::{Teacher, TrainConfig};
 
 use super::Outcome;
 use crate::config::Config;
@@ -38,27 +38,15 @@ pub struct TrainArgs {
 /// Trains from the configured log.
 pub fn run(args: TrainArgs, config: &Config) -> anyhow::Result<Outcome> {
     let log = EventLog::open_read_only(&config.log.dir)?;
-    let mut learner = OnlineLearner::new();
-    for_each_user(
-        &log,
-        &config.signals,
-        |user| {
-            for (session, signals) in user.iter() {
-                learner.observe(session, signals);
-            }
-        },
-        |_| {},
-    )?;
     let train_config = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,
         ..TrainConfig::default()
     };
     let teacher = args.teacher.as_deref().map(Teacher::load).transpose()?;
-    let teaching = teacher
-        .as_ref()
-        .map(|teacher| Teaching::of_training_users(teacher, &learner));
-    let (encoder, report) = train_held_apart(learner.pairs(), args.seed, &train_config, teaching)?;
+    let mut learner = EncoderLearner::new(args.seed, train_config, teacher.as_ref());
+    for_each_user(&log, &config.signals, |user| learner.observe(user), |_| {})?;
+    let (encoder, report) = learner.finish("")?;
     anyhow::ensure!(
         report.train_pairs > 0,
         "the log has no reformulation pairs to train on (a failed request followed by one that worked)"
