@@ -45,6 +45,7 @@ pub fn requests_of(events: &[TurnEvent]) -> Vec<RewriteRequest> {
         .iter()
         .map(|e| RewriteRequest {
             user_id: e.user_id.clone(),
+            source: e.source.clone(),
             device: e.device.clone(),
             text: e
                 .rewrite

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{demo, eval, export, forget, ingest, learn, schema, serve, train, world};
+use crate::commands::{
+    demo, eval, export, forget, ingest, learn, schema, serve, token, train, world,
+};
 
 /// Self-learning engine for voice and conversational assistants.
 #[derive(Debug, Parser)]
@@ -42,6 +44,8 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
+    /// Make a new API token and print its configuration entry.
+    Token(token::TokenArgs),
     /// Print the JSON Schema of the turn event.
     Schema(schema::SchemaArgs),
     /// The evaluation world built from real data.

@@ -128,6 +128,7 @@ mod tests {
     fn ask(layered: &Layered, text: &str) -> RewriteResponse {
         layered.rewrite(&RewriteRequest {
             user_id: "u".into(),
+            source: None,
             device: sample_event().device,
             text: text.into(),
             timestamp_ms: None,

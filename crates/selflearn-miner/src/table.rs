@@ -187,6 +187,7 @@ mod tests {
         );
         let request = RewriteRequest {
             user_id: "u".into(),
+            source: None,
             device: selflearn_types::testing::sample_event().device,
             text: "Play maj and Dragons".into(),
             timestamp_ms: None,

@@ -59,6 +59,7 @@ mod tests {
         let fuzzy = FuzzyRewriter::new(vec!["play imagine dragons".into()], 0.8);
         let mut request = RewriteRequest {
             user_id: "u".into(),
+            source: None,
             device: selflearn_types::testing::sample_event().device,
             text: "play imagine dragon".into(),
             timestamp_ms: None,

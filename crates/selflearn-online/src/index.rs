@@ -88,7 +88,7 @@ impl Successes {
         }
         let candidate = self
             .per_user
-            .entry(turn.user_id.clone())
+            .entry(turn.person().into_owned())
             .or_default()
             .entry(text.clone())
             .or_insert_with(|| Candidate {

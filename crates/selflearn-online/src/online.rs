@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use selflearn_signals::{Session, TurnSignals, normalise, normalised_chars, similarity_to};
-use selflearn_types::{RewriteRequest, RewriteResponse};
+use selflearn_types::{RewriteRequest, RewriteResponse, person_key};
 use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
@@ -152,7 +152,7 @@ impl OnlineLearner {
                 if turn.rewrite.is_none() {
                     self.templates.observe(turn);
                     let example = (
-                        turn.user_id.clone(),
+                        turn.person().into_owned(),
                         heard_form(turn),
                         turn.device.kind.as_str().to_owned(),
                         hour_of(turn.timestamp_ms),
@@ -586,13 +586,14 @@ impl OnlineModel {
     /// Everything the answer to `request` depends on besides the model: what a cache of the
     /// model's answers is keyed by ([`crate::cache`]).
     pub fn answer_key(&self, request: &RewriteRequest, layers: Layers) -> AnswerKey {
-        let personal = self.own_index(&request.user_id, layers).is_some();
+        let person = person_key(&request.user_id, request.source.as_deref());
+        let personal = self.own_index(&person, layers).is_some();
         AnswerKey {
             layers,
             text: normalise(&request.text),
             device_kind: request.device.kind.as_str().to_owned(),
             hour: request.timestamp_ms.map_or(12, hour_of),
-            user: personal.then(|| request.user_id.clone()),
+            user: personal.then(|| person.into_owned()),
         }
     }
 
@@ -867,6 +868,7 @@ mod tests {
         model.rewrite(
             &RewriteRequest {
                 user_id: user.into(),
+                source: None,
                 device: sample_event().device,
                 text: text.into(),
                 timestamp_ms: Some(0),
@@ -1037,6 +1039,7 @@ mod tests {
                 };
                 let request = RewriteRequest {
                     user_id: user.into(),
+                    source: None,
                     device: sample_event().device,
                     text,
                     timestamp_ms: Some(0),
@@ -1232,6 +1235,54 @@ mod tests {
         let without = learn(&events);
         assert!(without.personal_users().all(|u| u != "x"));
         assert_eq!(without.global_candidate(REQUESTS[0]).unwrap().users, 2);
+    }
+
+    /// The same user id at two installations is two people: each one's personal index answers
+    /// only a request from its own source, never one from another source or from none.
+    #[test]
+    fn a_personal_index_answers_only_its_own_source() {
+        let mut events = Vec::new();
+        for (source, user) in [("home-1", "alice"), ("home-2", "alice"), ("home-2", "bob")] {
+            for mut event in turns(user, &[(0, true, true), (2, true, true)]) {
+                event.event_id = format!("{source}-{}", event.event_id);
+                event.source = Some(source.to_owned());
+                events.push(event);
+            }
+        }
+        let model = learn(&events);
+        let mut people: Vec<&str> = model.personal_users().collect();
+        people.sort_unstable();
+        let key = |source: &str, user: &str| person_key(user, Some(source)).into_owned();
+        assert_eq!(
+            people,
+            [
+                key("home-1", "alice"),
+                key("home-2", "alice"),
+                key("home-2", "bob")
+            ]
+        );
+        // Distinct people in the global counts: two alices and bob.
+        assert_eq!(model.global_candidate(REQUESTS[0]).unwrap().users, 3);
+        let asked = |source: Option<&str>, user: &str| {
+            model
+                .answer_key(
+                    &RewriteRequest {
+                        user_id: user.into(),
+                        source: source.map(str::to_owned),
+                        device: sample_event().device,
+                        text: REQUESTS[1].into(),
+                        timestamp_ms: Some(0),
+                        context: BTreeMap::new(),
+                    },
+                    Layers::GlobalAndPersonal,
+                )
+                .user
+        };
+        assert_eq!(asked(Some("home-1"), "alice"), Some(key("home-1", "alice")));
+        assert_eq!(asked(Some("home-3"), "alice"), None);
+        assert_eq!(asked(None, "alice"), None);
+        assert_eq!(asked(Some("home-1"), "bob"), None);
+        assert_eq!(asked(Some("home-2"), "bob"), Some(key("home-2", "bob")));
     }
 
     #[test]

@@ -196,13 +196,13 @@ impl TemplateLearner {
             );
             let (support, users) = self.carriers.entry(key).or_default();
             support.count(turn);
-            users.insert(turn.user_id.clone());
+            users.insert(turn.person().into_owned());
             self.values
                 .entry(slot.name.clone())
                 .or_default()
                 .entry(value.clone())
                 .or_default()
-                .insert(turn.user_id.clone());
+                .insert(turn.person().into_owned());
         }
     }
 

@@ -2,10 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::TokenConfig;
+
 /// Service configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
+    /// Bearer tokens and their roles. With none, every route is open, which `serve` allows
+    /// only on a loopback address unless `allow_unauthenticated` says otherwise.
+    pub tokens: Vec<TokenConfig>,
+    /// Serve without tokens on a non-loopback address (behind a proxy that authenticates).
+    pub allow_unauthenticated: bool,
     /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free port).
     pub bind: String,
     /// Largest accepted request body, in bytes.
@@ -20,6 +27,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            tokens: Vec::new(),
+            allow_unauthenticated: false,
             bind: "127.0.0.1:8080".into(),
             max_body_bytes: 16 * 1024 * 1024,
             max_batch_events: 10_000,

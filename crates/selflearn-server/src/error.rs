@@ -52,6 +52,35 @@ pub enum ApiError {
     /// The body's content type is not JSON.
     #[error("expected Content-Type application/json")]
     UnsupportedMediaType,
+    /// No token, or one the service does not know.
+    #[error("{0}; send `Authorization: Bearer <token>`")]
+    Unauthorized(&'static str),
+    /// The token lacks the role the route needs.
+    #[error("the token {token:?} lacks the {role} role")]
+    Forbidden {
+        /// The token's name.
+        token: String,
+        /// The role the route needs.
+        role: crate::auth::Role,
+    },
+    /// A record names another source than the token is bound to; nothing was stored.
+    #[error("record {index}: source {given:?}, but the token speaks for {bound:?}")]
+    OtherSource {
+        /// Index of the record (0 for a rewrite request).
+        index: usize,
+        /// The source the record named.
+        given: String,
+        /// The token's source.
+        bound: String,
+    },
+    /// A rewrite request that no event could carry (an id that validation refuses).
+    #[error("field `{field}`: {reason}")]
+    InvalidRequest {
+        /// JSON path of the field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// No such route.
     #[error("no route for {0}")]
     NotFound(String),
@@ -80,6 +109,12 @@ impl ApiError {
             ApiError::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::OtherSource { .. } => (StatusCode::FORBIDDEN, "other_source"),
+            ApiError::InvalidRequest { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -120,6 +155,8 @@ impl IntoResponse for ApiError {
         let (index, field) = match &self {
             ApiError::InvalidEvent { index, field, .. } => (Some(*index), Some(field.clone())),
             ApiError::DuplicateEvent { index, .. } => (Some(*index), Some("event_id".to_owned())),
+            ApiError::OtherSource { index, .. } => (Some(*index), Some("source".to_owned())),
+            ApiError::InvalidRequest { field, .. } => (None, Some(field.clone())),
             _ => (None, None),
         };
         let body = ErrorBody {
@@ -130,6 +167,13 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }

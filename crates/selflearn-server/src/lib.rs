@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod artifact;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod routes;
@@ -23,6 +24,7 @@ use selflearn_log::EventLog;
 use tokio::net::TcpListener;
 
 pub use artifact::{LoadError, Reload, Watched};
+pub use auth::{Caller, Role, TokenConfig, Tokens};
 pub use config::ServerConfig;
 pub use error::ApiError;
 pub use selflearn_types::{NoRewrites, Rewriter};
@@ -37,31 +39,86 @@ pub struct AppState {
     pub rewriter: Arc<dyn Rewriter>,
     /// Limits and settings.
     pub config: Arc<ServerConfig>,
+    /// The configured tokens (none: every route open).
+    pub tokens: Arc<Tokens>,
 }
 
-/// Every route of the service: method, path and handler. The router is built from this table
-/// alone, and the OpenAPI document is tested against it.
-pub fn route_table() -> [(&'static str, &'static str, MethodRouter<AppState>); 4] {
+/// One route: method, path, the role it needs (`None`: public) and its handler.
+pub type Route = (
+    &'static str,
+    &'static str,
+    Option<Role>,
+    MethodRouter<AppState>,
+);
+
+/// Every route of the service. The router is built from this table alone, and the OpenAPI
+/// document is tested against it.
+pub fn route_table() -> [Route; 4] {
     [
-        ("post", "/v1/events", post(routes::events::post_events)),
-        ("get", "/v1/health", get(routes::health::get_health)),
-        ("post", "/v1/rewrite", post(routes::rewrite::post_rewrite)),
-        ("get", "/v1/openapi.json", get(routes::openapi::get_openapi)),
+        (
+            "post",
+            "/v1/events",
+            Some(Role::Ingest),
+            post(routes::events::post_events),
+        ),
+        ("get", "/v1/health", None, get(routes::health::get_health)),
+        (
+            "post",
+            "/v1/rewrite",
+            Some(Role::Rewrite),
+            post(routes::rewrite::post_rewrite),
+        ),
+        (
+            "get",
+            "/v1/openapi.json",
+            None,
+            get(routes::openapi::get_openapi),
+        ),
     ]
 }
 
-/// The service's routes.
+/// The service's routes, each behind the role it needs.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let tokens = state.tokens.clone();
     route_table()
         .into_iter()
-        .fold(Router::new(), |router, (_, path, handler)| {
+        .fold(Router::new(), |router, (_, path, role, handler)| {
+            let handler = match role {
+                Some(role) => {
+                    let tokens = tokens.clone();
+                    handler.route_layer(axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            auth::require(tokens.clone(), role, request, next)
+                        },
+                    ))
+                }
+                None => handler,
+            };
             router.route(path, handler)
         })
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Refuses to serve with no tokens on an address other hosts can reach, unless the
+/// configuration says so (`allow_unauthenticated`, for a proxy that authenticates): an open
+/// service lets anyone write the log that rewrites are learned from.
+pub fn check_exposure(config: &ServerConfig, address: std::net::SocketAddr) -> std::io::Result<()> {
+    if config.tokens.is_empty() && !address.ip().is_loopback() && !config.allow_unauthenticated {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "refusing to serve {address} without tokens: anyone who reaches it could write \
+                 the log rewrites are learned from; add [[server.tokens]] (see `selflearn token`), \
+                 bind a loopback address, or set server.allow_unauthenticated = true behind a \
+                 proxy that authenticates"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight requests finish and
@@ -73,11 +130,14 @@ pub async fn serve(
     rewriter: Arc<dyn Rewriter>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    check_exposure(&config, listener.local_addr()?)?;
+    let tokens = Tokens::from_config(&config.tokens).map_err(std::io::Error::other)?;
     let (writer, writer_thread) = LogWriter::spawn(log);
     let app = router(AppState {
         writer,
         rewriter,
         config: Arc::new(config),
+        tokens: Arc::new(tokens),
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -6,10 +6,11 @@ use selflearn_types::TurnEvent;
 
 use crate::SignalConfig;
 
-/// One user's consecutive turns, in time order.
+/// One person's consecutive turns, in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    /// The user.
+    /// The person: the user id, within its source when the turns have one
+    /// ([`selflearn_types::person_key`]), so two installations' same user id are two people.
     pub user_id: String,
     /// The turns, in time order.
     pub turns: Vec<TurnEvent>,
@@ -26,16 +27,13 @@ pub(crate) fn response_end(event: &TurnEvent) -> i64 {
     event.timestamp_ms + cut
 }
 
-/// Splits events (in any order) into sessions per user: a new session starts when the user's
-/// next request begins more than `session_gap_ms` after the previous response ended. Sessions
-/// come out ordered by user, then time.
+/// Splits events (in any order) into sessions per person (user id within source): a new
+/// session starts when the person's next request begins more than `session_gap_ms` after the
+/// previous response ended. Sessions come out ordered by person, then time.
 pub fn sessions(events: &[TurnEvent], config: &SignalConfig) -> Vec<Session> {
-    let mut by_user: BTreeMap<&str, Vec<&TurnEvent>> = BTreeMap::new();
+    let mut by_user: BTreeMap<std::borrow::Cow<'_, str>, Vec<&TurnEvent>> = BTreeMap::new();
     for event in events {
-        by_user
-            .entry(event.user_id.as_str())
-            .or_default()
-            .push(event);
+        by_user.entry(event.person()).or_default().push(event);
     }
     let mut out = Vec::new();
     for (user, mut turns) in by_user {
@@ -47,7 +45,7 @@ pub fn sessions(events: &[TurnEvent], config: &SignalConfig) -> Vec<Session> {
                 .is_some_and(|last| turn.timestamp_ms - response_end(last) > config.session_gap_ms);
             if split {
                 out.push(Session {
-                    user_id: user.to_owned(),
+                    user_id: user.clone().into_owned(),
                     turns: std::mem::take(&mut current),
                 });
             }
@@ -55,7 +53,7 @@ pub fn sessions(events: &[TurnEvent], config: &SignalConfig) -> Vec<Session> {
         }
         if !current.is_empty() {
             out.push(Session {
-                user_id: user.to_owned(),
+                user_id: user.into_owned(),
                 turns: current,
             });
         }

@@ -25,6 +25,11 @@ pub struct TurnEvent {
     pub timestamp_ms: i64,
     /// The person speaking, as the assistant identifies them (account or voice profile).
     pub user_id: String,
+    /// The assistant installation that logged the turn. Set by the service from the calling
+    /// token when the token is bound to one (a client may omit it or repeat it, never name
+    /// another); user ids are that installation's own, so one person is (source, user id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The device that heard the request.
     pub device: Device,
     /// The assistant's own session id, when it keeps one; a hint, not a goal boundary.
@@ -52,6 +57,27 @@ pub struct TurnEvent {
     /// Free-form request context, e.g. `location`, `locale`, `time_zone`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub context: BTreeMap<String, String>,
+}
+
+impl TurnEvent {
+    /// The person this turn is from: its user id within its source (see [`person_key`]).
+    pub fn person(&self) -> std::borrow::Cow<'_, str> {
+        person_key(&self.user_id, self.source.as_deref())
+    }
+}
+
+/// Separates a source from a user id in a [`person_key`]; validated ids never contain it (it
+/// is a control character), so no user id can pass for another source's person.
+pub const PERSON_SEPARATOR: char = '\u{1f}';
+
+/// Who a user id is: the user id alone for turns logged without a source, else the source and
+/// the user id, joined by [`PERSON_SEPARATOR`]. Two installations' "alice" are two people,
+/// and what one learned of its person answers only for that installation's.
+pub fn person_key<'a>(user_id: &'a str, source: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match source {
+        None => std::borrow::Cow::Borrowed(user_id),
+        Some(source) => std::borrow::Cow::Owned(format!("{source}{PERSON_SEPARATOR}{user_id}")),
+    }
 }
 
 /// The device that heard the request.

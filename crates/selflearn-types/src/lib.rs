@@ -22,4 +22,4 @@ pub mod validate;
 
 pub use event::*;
 pub use rewrite::{NoRewrites, RewriteRequest, RewriteResponse, Rewriter};
-pub use validate::{EventError, event_from_value, parse_event, validate};
+pub use validate::{EventError, event_from_value, parse_event, validate, validate_request};

@@ -13,6 +13,11 @@ use crate::event::Device;
 pub struct RewriteRequest {
     /// The person speaking.
     pub user_id: String,
+    /// The assistant installation asking; set by the service from the calling token when the
+    /// token is bound to one, as on turn events. Personal rewrites answer only for a person of
+    /// the same source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The device that heard the request.
     pub device: Device,
     /// The ASR 1-best text.

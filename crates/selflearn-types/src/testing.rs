@@ -17,6 +17,7 @@ pub fn sample_event() -> TurnEvent {
         event_id: "evt-0001".into(),
         timestamp_ms: 1_767_225_600_000,
         user_id: "user-ana".into(),
+        source: None,
         device: Device {
             id: "kitchen-speaker".into(),
             kind: DeviceKind::Speaker,
@@ -240,6 +241,7 @@ pub fn arb_event() -> impl Strategy<Value = TurnEvent> {
             event_id,
             timestamp_ms,
             user_id,
+            source: None,
             device,
             session_hint,
             asr,

@@ -67,6 +67,9 @@ pub fn validate(event: &TurnEvent) -> Result<(), EventError> {
     }
     check_id("event_id", &event.event_id)?;
     check_id("user_id", &event.user_id)?;
+    if let Some(source) = &event.source {
+        check_id("source", source)?;
+    }
     check_id("device.id", &event.device.id)?;
     if let Some(hint) = &event.session_hint {
         check_id("session_hint", hint)?;
@@ -102,6 +105,16 @@ pub fn validate(event: &TurnEvent) -> Result<(), EventError> {
         check_probability("rewrite.score", rewrite.score)?;
     }
     Ok(())
+}
+
+/// Checks a rewrite request's ids as an event's are checked: a user id, source or device id
+/// that no event could carry is refused before it reaches a layer.
+pub fn validate_request(request: &crate::RewriteRequest) -> Result<(), EventError> {
+    check_id("user_id", &request.user_id)?;
+    if let Some(source) = &request.source {
+        check_id("source", source)?;
+    }
+    check_id("device.id", &request.device.id)
 }
 
 fn check_id(field: &str, id: &str) -> Result<(), EventError> {

@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod learn;
 pub mod schema;
 pub mod serve;
+pub mod token;
 pub mod train;
 pub mod world;
 
@@ -30,7 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         // Refused where it would be ignored: these commands keep no event log.
         if matches!(
             cli.command,
-            Command::World(_) | Command::Eval(_) | Command::Schema(_)
+            Command::World(_) | Command::Eval(_) | Command::Schema(_) | Command::Token(_)
         ) {
             anyhow::bail!(
                 "--log-dir {}: this command reads and writes no event log",
@@ -50,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Learn(args) => learn::run(args, &config),
         Command::Train(args) => train::run(args, &config),
         Command::Forget(args) => forget::run(args, &config),
+        Command::Token(args) => token::run(args),
     }
 }

@@ -93,6 +93,8 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
             .await
             .with_context(|| format!("cannot listen on {}", config.server.bind))?;
         let address = listener.local_addr()?;
+        selflearn_server::check_exposure(&config.server, address)?;
+        selflearn_server::Tokens::from_config(&config.server.tokens)?;
         println!(
             "listening on http://{address} (log {})",
             config.log.dir.display()

@@ -1,4 +1,3 @@
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use selflearn_log::jsonl::write_jsonl;
@@ -13,7 +12,7 @@ fn reformulations() -> Vec<TurnEvent> {
 }
 
 /// As [`reformulations`], by `users` people.
-fn reformulations_of(users: u32) -> Vec<TurnEvent> {
+pub(crate) fn reformulations_of(users: u32) -> Vec<TurnEvent> {
     (0..users)
         .flat_map(|u| {
             let user = format!("user-{u}");
@@ -42,7 +41,7 @@ fn reformulations_of(users: u32) -> Vec<TurnEvent> {
 
 /// `events` (by `user-0` … `user-29`), and each of those people also served once by each of
 /// `others`, later: what a ranker learns not to rewrite to.
-fn with_other_successes(mut events: Vec<TurnEvent>, others: &[&str]) -> Vec<TurnEvent> {
+pub(crate) fn with_other_successes(mut events: Vec<TurnEvent>, others: &[&str]) -> Vec<TurnEvent> {
     for u in 0..30 {
         let user = format!("user-{u}");
         for (k, said) in others.iter().enumerate() {
@@ -56,9 +55,9 @@ fn with_other_successes(mut events: Vec<TurnEvent>, others: &[&str]) -> Vec<Turn
 
 /// Where a test's learn writes: the artifact set's directory and the encoder file.
 #[derive(Debug, Clone)]
-struct Paths {
-    artifacts: std::path::PathBuf,
-    encoder: std::path::PathBuf,
+pub(crate) struct Paths {
+    pub(crate) artifacts: std::path::PathBuf,
+    pub(crate) encoder: std::path::PathBuf,
 }
 
 /// The set's manifest.
@@ -105,7 +104,7 @@ fn ingest_and_learn(dir: &std::path::Path, events: &[TurnEvent]) -> Paths {
 
 /// Runs `learn` on the log at `log` into `paths`; asserts that it succeeded and returns its
 /// output.
-fn learn_into(log: &std::path::Path, paths: &Paths) -> std::process::Output {
+pub(crate) fn learn_into(log: &std::path::Path, paths: &Paths) -> std::process::Output {
     let out = selflearn(
         log,
         &[
@@ -123,21 +122,14 @@ fn learn_into(log: &std::path::Path, paths: &Paths) -> std::process::Output {
 /// `selflearn serve` on a free port with `args`, reloading artifacts every 50 ms; returns the
 /// process and its base URL.
 fn serve(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_selflearn"))
-        .arg("--log-dir")
-        .arg(dir.join("serve-log"))
-        .args(["serve", "--bind", "127.0.0.1:0", "--reload-every-ms", "50"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut banner = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let url = banner.split_whitespace().nth(2).unwrap().to_owned();
-    (server, url)
+    crate::spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_selflearn"))
+            .arg("--log-dir")
+            .arg(dir.join("serve-log"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--reload-every-ms", "50"])
+            .args(args)
+            .stderr(Stdio::null()),
+    )
 }
 
 /// The service's answer to someone outside the log saying `said`.
@@ -447,6 +439,7 @@ async fn serve_answers_every_request_as_the_evaluated_layers_do() {
         for user in ["user-1", "user-7", "a-stranger"] {
             let request = RewriteRequest {
                 user_id: user.into(),
+                source: None,
                 device: selflearn_types::testing::sample_event().device,
                 text: (*text).into(),
                 timestamp_ms: Some(1_767_600_000_000 + i as i64 * 3_600_000),

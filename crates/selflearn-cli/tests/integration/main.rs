@@ -9,6 +9,7 @@ mod eval;
 mod ingest;
 mod learn;
 mod serve;
+mod trust;
 mod world;
 
 use std::path::Path;
@@ -51,6 +52,26 @@ pub fn stored_ids(dir: &Path) -> std::collections::HashSet<String> {
         })
         .unwrap();
     ids
+}
+
+/// Spawns a `selflearn ... serve` command with its standard output piped and reads the
+/// banner; returns the process and the base URL it listens on.
+pub fn spawn_serve(command: &mut Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
+        .to_owned();
+    (child, url)
 }
 
 pub fn text(bytes: &[u8]) -> String {

@@ -1,4 +1,3 @@
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -16,24 +15,13 @@ fn start_server(log: &Path) -> (Child, String) {
 
 /// As [`start_server`], with the server's log (standard error) going to `log_to`.
 fn start_server_logging_to(log: &Path, log_to: Stdio) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
-        .arg("--log-dir")
-        .arg(log)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(log_to)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .split_whitespace()
-        .nth(2)
-        .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-        .to_owned();
-    (child, url)
+    crate::spawn_serve(
+        Command::new(env!("CARGO_BIN_EXE_selflearn"))
+            .arg("--log-dir")
+            .arg(log)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stderr(log_to),
+    )
 }
 
 /// Posts batches from several clients until `stop_after` are acknowledged, then calls `stop`;

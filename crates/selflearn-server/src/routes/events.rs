@@ -2,15 +2,16 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::AppState;
+use crate::auth::{Caller, stamped_source};
 use crate::error::ApiError;
 use crate::routes::{json_body, parse_json};
 
@@ -29,6 +30,7 @@ pub struct IngestReply {
 #[tracing::instrument(skip_all, fields(bytes = body.as_ref().map_or(0, |b| b.len())))]
 pub async fn post_events(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestReply>, ApiError> {
@@ -44,12 +46,13 @@ pub async fn post_events(
     let mut events = Vec::with_capacity(records.len());
     let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     for (index, raw) in records.iter().enumerate() {
-        let event =
+        let mut event =
             selflearn_types::parse_event(raw.get()).map_err(|e| ApiError::InvalidEvent {
                 index,
                 field: e.field,
                 reason: e.reason,
             })?;
+        event.source = stamped_source(&caller, event.source.take(), index)?;
         events.push(event);
     }
     for (index, event) in events.iter().enumerate() {

@@ -26,7 +26,7 @@ pub fn document() -> Value {
         json!({ "description": description,
                 "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
     };
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "selflearn",
@@ -43,6 +43,8 @@ pub fn document() -> Value {
                     "200": { "description": "Stored (acknowledged events are durable)",
                              "content": { "application/json": { "schema": reply } } },
                     "400": error("Empty body or invalid JSON"),
+                    "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                    "403": error("The token lacks the ingest role, or a record names another source than the token's"),
                     "413": error("Body or batch too large"),
                     "415": error("Content-Type is not application/json"),
                     "422": error("A record is invalid or an event id repeats within the batch"),
@@ -61,8 +63,11 @@ pub fn document() -> Value {
                     "200": { "description": "The request, rewritten or unchanged, with the layer and evidence when rewritten",
                              "content": { "application/json": { "schema": rewrite_response } } },
                     "400": error("Empty body or invalid JSON"),
+                    "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                    "403": error("The token lacks the rewrite role, or the request names another source than the token's"),
                     "413": error("Body too large"),
-                    "415": error("Content-Type is not application/json")
+                    "415": error("Content-Type is not application/json"),
+                    "422": error("An id no event could carry")
                 }
             }},
             "/v1/openapi.json": { "get": {
@@ -70,8 +75,20 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "OpenAPI 3.1 document" } }
             }}
         },
-        "components": { "schemas": schemas }
-    })
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer",
+                "description": "A token configured in `[[server.tokens]]` (by its SHA-256); none configured: open" } }
+        }
+    });
+    // Every route that needs a role says so; the table the router is built from decides which.
+    for (method, path, role, _) in crate::route_table() {
+        if let Some(role) = role {
+            doc["paths"][path][method]["security"] = json!([{ "bearer": [] }]);
+            doc["paths"][path][method]["x-selflearn-role"] = json!(role.to_string());
+        }
+    }
+    doc
 }
 
 fn error_schema() -> Value {
@@ -103,15 +120,24 @@ mod tests {
     #[test]
     fn every_route_is_documented_and_every_reference_resolves() {
         let doc = document();
-        let routed: Vec<(&str, &str)> = crate::route_table()
+        let table = crate::route_table();
+        let routed: Vec<(&str, &str)> = table
             .iter()
-            .map(|(method, path, _)| (*method, *path))
+            .map(|(method, path, _, _)| (*method, *path))
             .collect();
-        for (method, path) in &routed {
-            assert!(
-                doc["paths"][path][method].is_object(),
-                "{method} {path} is not documented"
-            );
+        for (method, path, role, _) in &table {
+            let operation = &doc["paths"][path][method];
+            assert!(operation.is_object(), "{method} {path} is not documented");
+            // A route behind a role documents its scheme and both refusals; a public one none.
+            let guarded = role.is_some();
+            assert_eq!(operation["security"].is_array(), guarded, "{method} {path}");
+            for status in ["401", "403"] {
+                assert_eq!(
+                    operation["responses"][status].is_object(),
+                    guarded,
+                    "{method} {path} {status}"
+                );
+            }
         }
         // And nothing is documented that the router does not route.
         for (path, methods) in doc["paths"].as_object().unwrap() {

@@ -4,25 +4,31 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use selflearn_log::{EventLog, LogOptions};
 use selflearn_server::writer::LogWriter;
-use selflearn_server::{AppState, NoRewrites, ServerConfig, router};
+use selflearn_server::{AppState, NoRewrites, Rewriter, ServerConfig, Tokens, router};
 use selflearn_types::testing::{generated_events, sample_event};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-struct TestApp {
-    dir: tempfile::TempDir,
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
     app: axum::Router,
 }
 
 impl TestApp {
-    fn new(config: ServerConfig) -> Self {
+    pub fn new(config: ServerConfig) -> Self {
+        Self::with_rewriter(config, Arc::new(NoRewrites))
+    }
+
+    pub fn with_rewriter(config: ServerConfig, rewriter: Arc<dyn Rewriter>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
         let (writer, _thread) = LogWriter::spawn(log);
+        let tokens = Tokens::from_config(&config.tokens).unwrap();
         let state = AppState {
             writer,
-            rewriter: Arc::new(NoRewrites),
+            rewriter,
             config: Arc::new(config),
+            tokens: Arc::new(tokens),
         };
         Self {
             dir,
@@ -37,9 +43,25 @@ impl TestApp {
         content_type: Option<&str>,
         body: impl Into<Body>,
     ) -> (StatusCode, Value) {
+        self.send_as(None, method, uri, content_type, body).await.0
+    }
+
+    /// Sends with `Authorization: <authorization>` when given; also returns the
+    /// `WWW-Authenticate` header.
+    pub async fn send_as(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> ((StatusCode, Value), Option<String>) {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
+        }
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
         }
         let response = self
             .app
@@ -48,19 +70,23 @@ impl TestApp {
             .await
             .unwrap();
         let status = response.status();
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
         let value =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
-        (status, value)
+        ((status, value), challenge)
     }
 
     async fn post_json(&self, uri: &str, body: String) -> (StatusCode, Value) {
         self.send("POST", uri, Some("application/json"), body).await
     }
 
-    fn stored(&self) -> u64 {
+    pub fn stored(&self) -> u64 {
         EventLog::open_read_only(self.dir.path())
             .unwrap()
             .len()
@@ -68,7 +94,7 @@ impl TestApp {
     }
 }
 
-fn batch_with(edit: impl FnOnce(&mut Vec<Value>)) -> String {
+pub fn batch_with(edit: impl FnOnce(&mut Vec<Value>)) -> String {
     let mut values: Vec<Value> = generated_events(4, 2)
         .iter()
         .map(|e| serde_json::to_value(e).unwrap())
@@ -77,7 +103,7 @@ fn batch_with(edit: impl FnOnce(&mut Vec<Value>)) -> String {
     Value::Array(values).to_string()
 }
 
-fn assert_error(body: &Value, code: &str) {
+pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
         body["error"]["message"]

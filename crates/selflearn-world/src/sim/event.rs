@@ -40,6 +40,7 @@ pub(super) fn turn_event(exchange: Exchange<'_>, rng: &mut StdRng) -> TurnEvent 
         event_id: format!("{:016x}", rng.random::<u64>()),
         timestamp_ms: time,
         user_id: person.user_id.clone(),
+        source: None,
         device: device_of(device),
         session_hint: None,
         asr: Asr {

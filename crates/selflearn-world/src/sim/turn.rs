@@ -83,6 +83,7 @@ impl World {
         let rewrite = hook.map(|hook| {
             hook.rewrite(&RewriteRequest {
                 user_id: person.user_id.clone(),
+                source: None,
                 device: device_of(&device),
                 text: heard.text.clone(),
                 timestamp_ms: Some(time),
