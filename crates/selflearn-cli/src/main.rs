@@ -37,9 +37,13 @@ fn init_tracing(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colour only on a terminal: a redirected log keeps plain text.
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // A log line that cannot be written (a full disk under a redirected stderr) is dropped:
+    // reporting that failure would print to the same stderr, which panics the thread that
+    // logged, the service's event writer among them.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(colour)
+        .log_internal_errors(false)
         .init();
 }

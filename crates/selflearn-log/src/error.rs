@@ -22,8 +22,9 @@ impl std::fmt::Display for Position {
     }
 }
 
-/// Errors of the event log. `InvalidRecord`, `DuplicateInBatch` and `BadFile` are caused by the
-/// input and nothing of the input was stored; the others are internal or environmental.
+/// Errors of the event log. `InvalidRecord`, `DuplicateInBatch`, `ConflictingId` and `BadFile`
+/// are caused by the input and nothing of the input was stored; the others are internal or
+/// environmental.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// A record failed to parse or validate.
@@ -42,6 +43,15 @@ pub enum LogError {
         /// Where the id first occurred.
         first: Position,
         /// The repeated id.
+        event_id: String,
+    },
+    /// An event id that is already stored, with other content: whoever sent it first owns it,
+    /// and a different event under it would silently be lost.
+    #[error("{position}: event_id `{event_id}` is already stored with other content")]
+    ConflictingId {
+        /// Where the record is.
+        position: Position,
+        /// The id.
         event_id: String,
     },
     /// A file could not be read as the format it claims to be.
@@ -97,6 +107,7 @@ impl LogError {
             self,
             LogError::InvalidRecord { .. }
                 | LogError::DuplicateInBatch { .. }
+                | LogError::ConflictingId { .. }
                 | LogError::BadFile { .. }
         )
     }

@@ -10,8 +10,9 @@
 //! event id or user would be random inserts, and measured here they cut durable ingest four-fold
 //! at 200k events (each commit rewrites hundreds of scattered index pages); even a B-tree on
 //! the timestamp cost a fifth of the rate. So:
-//! - idempotency uses an in-memory set of event-id fingerprints, loaded when the log is opened
-//!   for writing; a lock file makes the opener the only writer of the directory;
+//! - idempotency uses an in-memory map from event-id fingerprints to the digest of the stored
+//!   body, loaded when the log is opened for writing: a retry is a duplicate, the same id with
+//!   other content is refused; a lock file makes the opener the only writer of the directory;
 //! - the per-user time-ordered scan sorts (user, time, seq) keys in memory, then reads rows;
 //! - reads by time visit the blocks whose time range overlaps the window: few when events
 //!   arrive close to time order, as live traffic does;
@@ -134,7 +135,9 @@ struct Writer {
 #[derive(Debug, Default)]
 struct IdSet {
     keys: (RandomState, RandomState),
-    fingerprints: FingerprintSet,
+    /// Fingerprint of each stored id → digest of its stored body, so that a re-sent id with
+    /// other content is told apart from a retry.
+    fingerprints: FingerprintMap,
     /// Stable digests ([`forgotten_digest`]) of deleted events' ids, as stored in `forgotten`.
     forgotten: FingerprintSet,
 }
@@ -142,6 +145,24 @@ struct IdSet {
 /// A set of fingerprints. They are already uniformly random, so hashing them again is wasted
 /// work on the ingest path: the table uses their low 64 bits as the hash.
 type FingerprintSet = HashSet<u128, BuildFingerprintHasher>;
+
+/// Fingerprints with the content digest of what was stored under them.
+type FingerprintMap = HashMap<u128, u64, BuildFingerprintHasher>;
+
+/// What the log already holds under an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// An event whose stored body has this digest.
+    Body(u64),
+    /// A deleted event: nothing of it is left to compare with.
+    Forgotten,
+}
+
+/// Digest of a stored body: equal bodies, equal events (the body is the event's one
+/// serialisation).
+fn content_digest(body: &[u8]) -> u64 {
+    twox_hash::XxHash3_64::oneshot(body)
+}
 
 /// Hashes a `u128` fingerprint to its low 64 bits.
 #[derive(Debug, Default, Clone, Copy)]
@@ -171,10 +192,14 @@ impl IdSet {
         (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id))
     }
 
-    /// Whether an event with this id (fingerprint `fingerprint`) was stored or deleted before.
-    fn seen(&self, id: &str, fingerprint: u128) -> bool {
-        self.fingerprints.contains(&fingerprint)
-            || (!self.forgotten.is_empty() && self.forgotten.contains(&forgotten_digest(id)))
+    /// What is stored under this id (fingerprint `fingerprint`), if it was stored or deleted
+    /// before.
+    fn stored(&self, id: &str, fingerprint: u128) -> Option<Stored> {
+        if let Some(&digest) = self.fingerprints.get(&fingerprint) {
+            return Some(Stored::Body(digest));
+        }
+        (!self.forgotten.is_empty() && self.forgotten.contains(&forgotten_digest(id)))
+            .then_some(Stored::Forgotten)
     }
 }
 
@@ -270,10 +295,20 @@ impl EventLog {
 
     fn load_ids(&self) -> Result<IdSet> {
         let mut ids = IdSet::default();
-        self.for_each_value("SELECT event_id FROM events", |id: String| {
-            let fingerprint = ids.fingerprint(&id);
-            ids.fingerprints.insert(fingerprint);
-        })?;
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT event_id, body FROM events")
+                .map_err(|e| self.store_err(e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
+            while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
+                let id: String = row.get(0).map_err(|e| self.store_err(e))?;
+                let body: String = row.get(1).map_err(|e| self.store_err(e))?;
+                let fingerprint = ids.fingerprint(&id);
+                ids.fingerprints
+                    .insert(fingerprint, content_digest(body.as_bytes()));
+            }
+        }
         self.for_each_value("SELECT digest FROM forgotten", |digest: [u8; 16]| {
             ids.forgotten.insert(u128::from_be_bytes(digest));
         })?;
@@ -328,17 +363,22 @@ impl EventLog {
     }
 
     /// Appends several batches in one transaction (one fsync), each batch checked on its own
-    /// for repeated ids: the server's group commit. All batches are stored or none.
-    pub fn append_group(&mut self, batches: &[&[TurnEvent]]) -> Result<Vec<AppendSummary>> {
+    /// for repeated ids: the server's group commit. A batch that re-sends an id with other
+    /// content is refused alone (its inner error) and the others are stored; a storage failure
+    /// stores none (the outer error).
+    pub fn append_group(&mut self, batches: &[&[TurnEvent]]) -> Result<Vec<Result<AppendSummary>>> {
         self.in_transaction(|batch| {
             batches
                 .iter()
                 .map(|events| {
+                    if let Some(conflict) = batch.first_conflict(events) {
+                        return Ok(Err(conflict));
+                    }
                     let records = events
                         .iter()
                         .enumerate()
                         .map(|(i, e)| Ok((Position::Index(i), e)));
-                    batch.insert_all(records, &mut |_| {})
+                    batch.insert_all(records, &mut |_| {}).map(Ok)
                 })
                 .collect()
         })
@@ -375,7 +415,7 @@ impl EventLog {
                 block: None,
                 path: &path,
                 ids: &writer.ids,
-                added: FingerprintSet::default(),
+                added: FingerprintMap::default(),
                 body: Vec::with_capacity(4096),
             };
             let result = work(&mut inserter)?;
@@ -580,12 +620,31 @@ struct Inserter<'conn, 'log> {
     path: &'log Path,
     ids: &'log IdSet,
     /// Fingerprints inserted by this transaction, for the id set once it commits.
-    added: FingerprintSet,
+    added: FingerprintMap,
     /// Reused serialisation buffer: one allocation per transaction, not per event.
     body: Vec<u8>,
 }
 
 impl Inserter<'_, '_> {
+    /// The first event of `events` whose id is stored (or added earlier in this transaction)
+    /// with other content; nothing is inserted.
+    fn first_conflict(&mut self, events: &[TurnEvent]) -> Option<LogError> {
+        events.iter().enumerate().find_map(|(i, event)| {
+            let fingerprint = self.ids.fingerprint(&event.event_id);
+            let stored = match self.ids.stored(&event.event_id, fingerprint) {
+                Some(Stored::Body(digest)) => digest,
+                Some(Stored::Forgotten) => return None,
+                None => *self.added.get(&fingerprint)?,
+            };
+            self.body.clear();
+            serde_json::to_writer(&mut self.body, event).expect("a turn event always serialises");
+            (content_digest(&self.body) != stored).then(|| LogError::ConflictingId {
+                position: Position::Index(i),
+                event_id: event.event_id.clone(),
+            })
+        })
+    }
+
     /// Inserts one batch, refusing an id repeated within it.
     fn insert_all<E: Borrow<TurnEvent>>(
         &mut self,
@@ -606,12 +665,23 @@ impl Inserter<'_, '_> {
                 });
             }
             seen.insert(fingerprint, position);
-            if self.ids.seen(&event.event_id, fingerprint) || !self.added.insert(fingerprint) {
+            self.body.clear();
+            serde_json::to_writer(&mut self.body, event).expect("a turn event always serialises");
+            let digest = content_digest(&self.body);
+            let stored = self
+                .ids
+                .stored(&event.event_id, fingerprint)
+                .or_else(|| self.added.get(&fingerprint).map(|&d| Stored::Body(d)));
+            if let Some(stored) = stored {
+                if stored != Stored::Body(digest) && stored != Stored::Forgotten {
+                    return Err(LogError::ConflictingId {
+                        position,
+                        event_id: event.event_id.clone(),
+                    });
+                }
                 summary.duplicates += 1;
             } else {
-                self.body.clear();
-                serde_json::to_writer(&mut self.body, event)
-                    .expect("a turn event always serialises");
+                self.added.insert(fingerprint, digest);
                 let body = std::str::from_utf8(&self.body).expect("serde_json writes UTF-8");
                 let seq = self
                     .statement
@@ -849,20 +919,69 @@ mod tests {
         // The same event in two batches of one group is a retry, not a repeat within a batch.
         let summaries = log.append_group(&[&events[..4], &events[2..]]).unwrap();
         assert_eq!(
-            summaries[0],
+            *summaries[0].as_ref().unwrap(),
             AppendSummary {
                 inserted: 4,
                 duplicates: 0
             }
         );
         assert_eq!(
-            summaries[1],
+            *summaries[1].as_ref().unwrap(),
             AppendSummary {
                 inserted: 2,
                 duplicates: 2
             }
         );
         assert_eq!(log.len().unwrap(), 6);
+    }
+
+    /// A re-sent id is a duplicate when its content is what was stored, and refused when it is
+    /// not: in a single append (nothing of the batch stored), in a group (that batch alone),
+    /// against the same transaction's earlier batches, and after the log is reopened.
+    #[test]
+    fn a_resent_id_with_other_content_is_refused_and_a_retry_is_not() {
+        let (dir, mut log) = open_temp();
+        let events = generated_events(4, 2);
+        log.append(&events).unwrap();
+        let mut other = events[1].clone();
+        other.asr.text.push_str(" please");
+        let fresh = generated_events(8, 2)[4..].to_vec();
+        let mut batch = fresh.clone();
+        batch.push(other.clone());
+        let err = log.append(&batch).unwrap_err();
+        assert!(
+            matches!(&err, LogError::ConflictingId { position: Position::Index(4), event_id } if *event_id == other.event_id),
+            "{err}"
+        );
+        assert!(err.is_input_error());
+        assert_eq!(log.len().unwrap(), 4, "nothing of the batch is stored");
+        let retry = log.append(&events).unwrap();
+        assert_eq!(retry.duplicates, 4);
+        // In a group: the conflicting batch alone is refused.
+        let mut changed = fresh[0].clone();
+        changed.user_id.push('x');
+        let group = log
+            .append_group(&[
+                &fresh[..2],
+                std::slice::from_ref(&other),
+                std::slice::from_ref(&changed),
+                &fresh[2..],
+            ])
+            .unwrap();
+        assert!(group[0].is_ok() && group[3].is_ok());
+        assert!(matches!(group[1], Err(LogError::ConflictingId { .. })));
+        assert!(
+            matches!(group[2], Err(LogError::ConflictingId { .. })),
+            "conflicts with a batch earlier in the same transaction"
+        );
+        assert_eq!(log.len().unwrap(), 8);
+        drop(log);
+        let mut reopened = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
+        assert!(matches!(
+            reopened.append(&[other]),
+            Err(LogError::ConflictingId { .. })
+        ));
+        assert_eq!(reopened.append(&events).unwrap().duplicates, 4);
     }
 
     #[test]

@@ -20,6 +20,13 @@ pub struct MinerConfig {
     /// Distinct users who moved from the source to the target: a global rewrite is never
     /// learned from one person alone.
     pub min_users: u32,
+    /// Distinct sources (assistant installations; a person without one counts as their own)
+    /// among them: one installation cannot teach everyone a rewrite, however many user ids it
+    /// invents.
+    pub min_sources: u32,
+    /// Largest share of the reformulations behind a rewrite that one source may contribute
+    /// (1: no limit).
+    pub max_source_share: f64,
     /// A source is rewritten only if saying it directly succeeded at most this often.
     pub max_source_success: f64,
     /// A target is used only if saying it directly succeeded at least this often.
@@ -36,11 +43,46 @@ impl Default for MinerConfig {
             min_source_count: 2,
             min_pair_count: 2,
             min_users: 2,
+            min_sources: 2,
+            max_source_share: 1.0,
             max_source_success: 0.5,
             min_target_success: 0.6,
             min_gain: 0.3,
             min_rollback_turns: 3,
         }
+    }
+}
+
+/// Who moved from one form to another, and how often: the support a rewrite needs.
+#[derive(Debug, Clone, Default)]
+struct Evidence {
+    /// Reformulations seen.
+    count: u32,
+    /// Distinct people who made them.
+    users: HashSet<String>,
+    /// Reformulations per source (see `TurnEvent::provenance`).
+    by_provenance: BTreeMap<String, u32>,
+}
+
+impl Evidence {
+    fn add(&mut self, person: &str, provenance: &str) {
+        self.count += 1;
+        self.users.insert(person.to_owned());
+        *self.by_provenance.entry(provenance.to_owned()).or_default() += 1;
+    }
+
+    fn absorb(&mut self, other: Evidence) {
+        self.count += other.count;
+        self.users.extend(other.users);
+        for (provenance, count) in other.by_provenance {
+            *self.by_provenance.entry(provenance).or_default() += count;
+        }
+    }
+
+    /// The largest share of the reformulations one source made.
+    fn top_share(&self) -> f64 {
+        let top = self.by_provenance.values().copied().max().unwrap_or(0);
+        f64::from(top) / f64::from(self.count.max(1))
     }
 }
 
@@ -109,7 +151,7 @@ pub struct Miner {
     index: HashMap<String, usize>,
     forms: Vec<String>,
     said: Vec<u32>,
-    pairs: BTreeMap<(usize, usize), (u32, HashSet<String>)>,
+    pairs: BTreeMap<(usize, usize), Evidence>,
     chain: Chain,
     /// Per state: turns of it that reached NLU unrewritten, and how many looked defective.
     unrewritten: Vec<Fired>,
@@ -166,9 +208,10 @@ impl Miner {
             let reformulated = signal.rephrase || signal.repeat;
             let target = match states.get(i + 1) {
                 Some(&next) if reformulated => {
-                    let pair = self.pairs.entry((state, next)).or_default();
-                    pair.0 += 1;
-                    pair.1.insert(session.user_id.clone());
+                    self.pairs
+                        .entry((state, next))
+                        .or_default()
+                        .add(&session.user_id, &turn.provenance());
                     Target::State(next)
                 }
                 _ if signal.likely_defect() => Target::Failure,
@@ -198,13 +241,11 @@ impl Miner {
                 self.chain.add(mine, target, count);
             }
         }
-        for ((source, target), (count, users)) in other.pairs {
-            let pair = self
-                .pairs
+        for ((source, target), evidence) in other.pairs {
+            self.pairs
                 .entry((states[source], states[target]))
-                .or_default();
-            pair.0 += count;
-            pair.1.extend(users);
+                .or_default()
+                .absorb(evidence);
         }
         for ((heard, served), fired) in other.fired {
             let mine = self
@@ -253,12 +294,15 @@ impl Miner {
         let solver = self.chain.solver();
         let direct = solver.direct_success();
         let mut candidates: BTreeMap<usize, Vec<(usize, u32, u32)>> = BTreeMap::new();
-        for (&(source, target), (count, users)) in &self.pairs {
+        for (&(source, target), evidence) in &self.pairs {
+            let (count, users) = (&evidence.count, &evidence.users);
             let supported = source != target
                 && !dropped.contains(&(source, target))
                 && self.said[source] >= config.min_source_count
                 && *count >= config.min_pair_count
                 && users.len() as u32 >= config.min_users
+                && evidence.by_provenance.len() as u32 >= config.min_sources
+                && evidence.top_share() <= config.max_source_share
                 && direct[source] <= config.max_source_success
                 && direct[target] >= config.min_target_success
                 && direct[target] - direct[source] >= config.min_gain;
@@ -411,6 +455,47 @@ mod tests {
     #[test]
     fn a_rewrite_seen_from_one_user_only_is_not_learned() {
         assert!(mined(&planted(1)).is_empty());
+    }
+
+    /// `planted(users)` with each user's turns stamped with the source `source_of(user index)`.
+    fn planted_at(users: usize, source_of: impl Fn(usize) -> String) -> Vec<TurnEvent> {
+        let mut events = planted(users);
+        for event in &mut events {
+            let u: usize = event.user_id[1..].parse().unwrap();
+            event.source = Some(source_of(u));
+        }
+        events
+    }
+
+    /// One installation cannot teach everyone, however many users it sends; the same people
+    /// spread over installations can; and no installation may dominate when a share is set.
+    #[test]
+    fn a_rewrite_needs_several_sources_and_no_dominant_one() {
+        assert!(
+            mined(&planted_at(6, |_| "one-home".into())).is_empty(),
+            "six users of one source"
+        );
+        let spread = mined(&planted_at(6, |u| format!("home-{}", u % 2)));
+        assert_eq!(spread.len(), 1, "two sources");
+        // Five users at one source, one elsewhere: 10 of the 12 reformulations from one.
+        let skewed = planted_at(6, |u| if u == 0 { "b".into() } else { "a".into() });
+        let config = SignalConfig::default();
+        let sessions = sessions(&skewed, &config);
+        let signals: Vec<Vec<TurnSignals>> =
+            sessions.iter().map(|s| friction(s, &config)).collect();
+        let capped = |share: f64| {
+            mine(
+                &sessions,
+                &signals,
+                &MinerConfig {
+                    max_source_share: share,
+                    ..MinerConfig::default()
+                },
+            )
+            .entries
+            .len()
+        };
+        assert_eq!((capped(1.0), capped(0.9), capped(0.8)), (1, 1, 0));
     }
 
     /// A turn that heard `heard` and sent `sent` to NLU through a precomputed rewrite.

@@ -77,6 +77,31 @@ pub fn hour_of(timestamp_ms: i64) -> usize {
 #[derive(Debug, Clone, Default)]
 pub struct Successes {
     per_user: BTreeMap<String, BTreeMap<String, Candidate>>,
+    /// Each person's provenance (`TurnEvent::provenance`): their source, or themselves.
+    provenance: BTreeMap<String, String>,
+}
+
+/// What a request must have behind it to enter the global index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Support {
+    /// Distinct people it served.
+    pub min_users: u32,
+    /// Distinct sources among them (a person without a source counts as their own).
+    pub min_sources: u32,
+    /// Largest share of its served turns one source may account for (1: no limit).
+    pub max_source_share: f64,
+}
+
+impl Support {
+    /// At least `min_users` people, from as many sources (people without a source are their
+    /// own), with no limit on one source's share.
+    pub fn people(min_users: u32) -> Self {
+        Self {
+            min_users,
+            min_sources: min_users,
+            max_source_share: 1.0,
+        }
+    }
 }
 
 impl Successes {
@@ -86,9 +111,13 @@ impl Successes {
         if text.is_empty() {
             return;
         }
+        let person = turn.person().into_owned();
+        self.provenance
+            .entry(person.clone())
+            .or_insert_with(|| turn.provenance().into_owned());
         let candidate = self
             .per_user
-            .entry(turn.person().into_owned())
+            .entry(person)
             .or_default()
             .entry(text.clone())
             .or_insert_with(|| Candidate {
@@ -101,6 +130,9 @@ impl Successes {
 
     /// Adds another accumulation's counts.
     pub fn merge(&mut self, other: Successes) {
+        for (person, provenance) in other.provenance {
+            self.provenance.entry(person).or_insert(provenance);
+        }
         for (user, requests) in other.per_user {
             let mine = self.per_user.entry(user).or_default();
             for (text, candidate) in requests {
@@ -114,28 +146,40 @@ impl Successes {
         }
     }
 
-    /// The global candidates: requests that served at least `min_users` distinct people.
-    pub fn global(&self, min_users: u32) -> Vec<Candidate> {
-        let mut merged: BTreeMap<&str, (Candidate, BTreeSet<&str>)> = BTreeMap::new();
+    /// The global candidates: requests with `support` behind them.
+    pub fn global(&self, support: Support) -> Vec<Candidate> {
+        type Backing<'a> = (Candidate, BTreeSet<&'a str>, BTreeMap<&'a str, u32>);
+        let mut merged: BTreeMap<&str, Backing<'_>> = BTreeMap::new();
         for (user, requests) in &self.per_user {
+            let provenance = self
+                .provenance
+                .get(user)
+                .map_or(user.as_str(), String::as_str);
             for (text, c) in requests {
-                let (m, users) = merged.entry(text).or_insert_with(|| {
+                let (m, users, sources) = merged.entry(text).or_insert_with(|| {
                     (
                         Candidate {
                             text: text.clone(),
                             ..Candidate::default()
                         },
                         BTreeSet::new(),
+                        BTreeMap::new(),
                     )
                 });
                 m.absorb(c);
                 users.insert(user);
+                *sources.entry(provenance).or_default() += c.served;
             }
         }
         merged
             .into_values()
-            .filter(|(_, users)| users.len() as u32 >= min_users)
-            .map(|(mut c, users)| {
+            .filter(|(c, users, sources)| {
+                let top = sources.values().copied().max().unwrap_or(0);
+                users.len() as u32 >= support.min_users
+                    && sources.len() as u32 >= support.min_sources
+                    && f64::from(top) <= support.max_source_share * f64::from(c.served.max(1))
+            })
+            .map(|(mut c, users, _)| {
                 c.users = users.len() as u32;
                 c
             })
@@ -398,7 +442,7 @@ mod tests {
         ] {
             s.observe(&turn(user, "x", 0, text, Outcome::Success));
         }
-        let global = s.global(2);
+        let global = s.global(Support::people(2));
         assert_eq!(global.len(), 1);
         assert_eq!((global[0].served, global[0].users), (2, 2));
         let personal: Vec<String> = s.personal("a").into_iter().map(|c| c.text).collect();
@@ -407,6 +451,49 @@ mod tests {
             s.personal("b")
                 .iter()
                 .all(|c| c.text != "play my running mix")
+        );
+    }
+
+    /// Users of one source count once towards `min_sources`; people without a source count
+    /// as their own; one source's share of the served turns can be capped.
+    #[test]
+    fn global_candidates_need_distinct_sources_and_no_dominant_one() {
+        let served = |user: &str, source: Option<&str>, id: &str| {
+            let mut event = turn(user, id, 0, "unlock the front door", Outcome::Success);
+            event.source = source.map(str::to_owned);
+            event
+        };
+        let mut one_source = Successes::default();
+        for (k, user) in ["m1", "m2", "m3"].iter().enumerate() {
+            one_source.observe(&served(user, Some("evil"), &k.to_string()));
+        }
+        let support = Support {
+            min_users: 2,
+            min_sources: 2,
+            max_source_share: 1.0,
+        };
+        assert!(
+            one_source.global(support).is_empty(),
+            "three users, one source"
+        );
+        let mut mixed = one_source.clone();
+        mixed.observe(&served("ana", Some("home-1"), "4"));
+        assert_eq!(mixed.global(support).len(), 1, "a second source");
+        let capped = Support {
+            max_source_share: 0.5,
+            ..support
+        };
+        assert!(
+            mixed.global(capped).is_empty(),
+            "three of four turns from one source"
+        );
+        let mut unsourced = Successes::default();
+        unsourced.observe(&served("a", None, "1"));
+        unsourced.observe(&served("b", None, "2"));
+        assert_eq!(
+            unsourced.global(support).len(),
+            1,
+            "two people are two parties"
         );
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::encoder::{Encoder, dot};
-use crate::index::{Candidate, Index, Successes, hour_of};
+use crate::index::{Candidate, Index, Successes, Support, hour_of};
 use crate::pairs::{FormStats, Pair, heard_form, reformulation_pairs, served};
 use crate::phonetic::Lexicon;
 use crate::ranker::{
@@ -58,6 +58,13 @@ pub struct AnswerKey {
 pub struct OnlineConfig {
     /// Distinct people a request must have served to enter the global index.
     pub min_users: u32,
+    /// Distinct sources (assistant installations; a person without one counts as their own)
+    /// among them: one installation cannot put a request in everyone's layer by inventing
+    /// users.
+    pub min_sources: u32,
+    /// Largest share of a global request's served turns one source may account for (1: no
+    /// limit).
+    pub max_source_share: f64,
     /// Candidates retrieved from the global index.
     pub global_candidates: usize,
     /// Candidates retrieved from the user's personal index.
@@ -84,10 +91,23 @@ pub struct OnlineConfig {
     pub templates: bool,
 }
 
+impl OnlineConfig {
+    /// What a request needs behind it to enter the global index.
+    pub fn support(&self) -> Support {
+        Support {
+            min_users: self.min_users,
+            min_sources: self.min_sources,
+            max_source_share: self.max_source_share,
+        }
+    }
+}
+
 impl Default for OnlineConfig {
     fn default() -> Self {
         Self {
             min_users: 2,
+            min_sources: 2,
+            max_source_share: 1.0,
             global_candidates: 10,
             personal_candidates: 5,
             guard_min_heard: 2,
@@ -205,7 +225,7 @@ impl OnlineLearner {
     pub fn fuzzy_baseline(&self, min_users: u32, threshold: f64) -> crate::fuzzy::FuzzyRewriter {
         crate::fuzzy::FuzzyRewriter::new(
             self.successes
-                .global(min_users)
+                .global(Support::people(min_users))
                 .into_iter()
                 .map(|c| c.text)
                 .collect(),
@@ -245,7 +265,7 @@ impl OnlineLearner {
         config: OnlineConfig,
         version: impl Into<String>,
     ) -> crate::Result<OnlineModel> {
-        let global = Index::build(self.successes.global(config.min_users), &encoder);
+        let global = Index::build(self.successes.global(config.support()), &encoder);
         let personal: HashMap<String, Index> = self
             .successes
             .users()

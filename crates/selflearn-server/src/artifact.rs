@@ -100,10 +100,12 @@ impl<T> Watched<T> {
                 match seen.check() {
                     Reload::Unchanged => {}
                     Reload::Loaded { version } => {
-                        eprintln!("{what}: now serving version {version}")
+                        crate::note(format_args!("{what}: now serving version {version}"))
                     }
                     Reload::Refused { error, kept } => {
-                        eprintln!("{what}: {error}; still serving version {kept}");
+                        crate::note(format_args!(
+                            "{what}: {error}; still serving version {kept}"
+                        ));
                     }
                 }
             }
@@ -146,6 +148,10 @@ impl<T> Watched<T> {
 impl<T: Rewriter> Rewriter for Watched<T> {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
         self.current().rewrite(request)
+    }
+
+    fn artifact_version(&self) -> Option<String> {
+        Some(self.version())
     }
 }
 

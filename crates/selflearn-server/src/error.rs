@@ -35,6 +35,14 @@ pub enum ApiError {
         /// The repeated id.
         event_id: String,
     },
+    /// An event id already stored with other content; nothing of the batch was stored.
+    #[error("record {index}: event_id `{event_id}` is already stored with other content")]
+    ConflictingEventId {
+        /// Index of the record in the batch.
+        index: usize,
+        /// The id.
+        event_id: String,
+    },
     /// The body is larger than the configured limit.
     #[error("the request body exceeds the limit of {limit} bytes")]
     BodyTooLarge {
@@ -105,6 +113,7 @@ impl ApiError {
             ApiError::DuplicateEvent { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "duplicate_event_id")
             }
+            ApiError::ConflictingEventId { .. } => (StatusCode::CONFLICT, "conflicting_event_id"),
             ApiError::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::BatchTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
             ApiError::UnsupportedMediaType => {
@@ -156,6 +165,9 @@ impl IntoResponse for ApiError {
             ApiError::InvalidEvent { index, field, .. } => (Some(*index), Some(field.clone())),
             ApiError::DuplicateEvent { index, .. } => (Some(*index), Some("event_id".to_owned())),
             ApiError::OtherSource { index, .. } => (Some(*index), Some("source".to_owned())),
+            ApiError::ConflictingEventId { index, .. } => {
+                (Some(*index), Some("event_id".to_owned()))
+            }
             ApiError::InvalidRequest { field, .. } => (None, Some(field.clone())),
             _ => (None, None),
         };

@@ -41,6 +41,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// The configured tokens (none: every route open).
     pub tokens: Arc<Tokens>,
+    /// Batches refused because an event id was re-sent with other content.
+    pub conflicts: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One route: method, path, the role it needs (`None`: public) and its handler.
@@ -53,7 +55,7 @@ pub type Route = (
 
 /// Every route of the service. The router is built from this table alone, and the OpenAPI
 /// document is tested against it.
-pub fn route_table() -> [Route; 4] {
+pub fn route_table() -> [Route; 5] {
     [
         (
             "post",
@@ -62,6 +64,7 @@ pub fn route_table() -> [Route; 4] {
             post(routes::events::post_events),
         ),
         ("get", "/v1/health", None, get(routes::health::get_health)),
+        ("get", "/v1/ready", None, get(routes::health::get_ready)),
         (
             "post",
             "/v1/rewrite",
@@ -138,16 +141,52 @@ pub async fn serve(
         rewriter,
         config: Arc::new(config),
         tokens: Arc::new(tokens),
+        conflicts: Arc::default(),
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    tokio::task::spawn_blocking(move || writer_thread.join())
-        .await
-        .map_err(std::io::Error::other)?
-        .map_err(|_| std::io::Error::other("the log writer thread panicked"))?;
-    tracing::info!("stopped; every acknowledged event is committed");
-    Ok(())
+    supervise(listener, app, writer_thread, shutdown).await
+}
+
+/// Serves `app` until `shutdown` resolves and the writer has committed every acknowledged
+/// batch, or until the writer thread ends on its own, which is an error: a service that can
+/// no longer store events exits (non-zero, from the command line) for its supervisor to
+/// restart it, rather than answering 503 behind a healthy face. Restarting in process would
+/// hide a failure that repeats.
+pub async fn supervise(
+    listener: TcpListener,
+    app: Router,
+    writer_thread: std::thread::JoinHandle<()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut writer_done = tokio::task::spawn_blocking(move || writer_thread.join());
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    tokio::select! {
+        served = server => {
+            served?;
+            writer_done
+                .await
+                .map_err(std::io::Error::other)?
+                .map_err(|_| std::io::Error::other("the log writer thread panicked"))?;
+            tracing::info!("stopped; every acknowledged event is committed");
+            Ok(())
+        }
+        ended = &mut writer_done => {
+            let how = match ended {
+                Ok(Ok(())) => "ended",
+                _ => "panicked",
+            };
+            tracing::error!(how, "the log writer stopped; no event can be stored, exiting");
+            Err(std::io::Error::other(format!(
+                "the log writer thread {how} while serving; events can no longer be stored"
+            )))
+        }
+    }
+}
+
+/// Writes an operator's note to standard error, dropping it if stderr cannot be written (a
+/// full disk): `eprintln!` would panic the thread instead.
+pub fn note(message: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{message}");
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -2,6 +2,7 @@
 //! arrive while a commit is in progress are stored together in the next transaction, so that
 //! concurrent clients share one fsync. A batch is acknowledged only after its commit.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -21,6 +22,17 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct LogWriter {
     jobs: mpsc::Sender<Job>,
+    /// Cleared when the thread ends, however it ends (a panic included).
+    running: Arc<AtomicBool>,
+}
+
+/// Clears the running flag when the writer thread ends, also by unwinding.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -35,11 +47,21 @@ impl LogWriter {
     /// Starts the writer thread. It stops once every handle is dropped and the queue is empty.
     pub fn spawn(log: EventLog) -> (Self, JoinHandle<()>) {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let running = Arc::new(AtomicBool::new(true));
+        let flag = Running(running.clone());
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || run(log, queue))
+            .spawn(move || {
+                let _flag = flag;
+                run(log, queue);
+            })
             .expect("the writer thread starts");
-        (Self { jobs }, thread)
+        (Self { jobs, running }, thread)
+    }
+
+    /// Whether the writer thread still takes batches.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
     }
 
     /// Stores a validated batch; resolves once it is durable. `None` if the writer has stopped.
@@ -67,7 +89,7 @@ fn run(mut log: EventLog, queue: mpsc::Receiver<Job>) {
         match log.append_group(&batches) {
             Ok(summaries) => {
                 for (job, summary) in group.into_iter().zip(summaries) {
-                    let _ = job.reply.send(Ok(summary));
+                    let _ = job.reply.send(summary.map_err(Arc::new));
                 }
             }
             Err(error) => fail_group(group, error),
@@ -80,5 +102,37 @@ fn fail_group(group: Vec<Job>, error: LogError) {
     let error = Arc::new(error);
     for job in group {
         let _ = job.reply.send(Err(error.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_running_flag_clears_however_the_thread_ends() {
+        for panics in [false, true] {
+            let running = Arc::new(AtomicBool::new(true));
+            let flag = Running(running.clone());
+            let ended = std::thread::spawn(move || {
+                let _flag = flag;
+                assert!(!panics, "a writer thread that panics");
+            })
+            .join();
+            assert_eq!(ended.is_err(), panics);
+            assert!(!running.load(Ordering::SeqCst), "panics: {panics}");
+        }
+    }
+
+    #[test]
+    fn a_spawned_writer_runs_until_its_last_handle_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path(), &Default::default()).unwrap();
+        let (writer, thread) = LogWriter::spawn(log);
+        assert!(writer.is_running());
+        let running = writer.running.clone();
+        drop(writer);
+        thread.join().unwrap();
+        assert!(!running.load(Ordering::SeqCst));
     }
 }

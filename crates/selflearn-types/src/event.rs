@@ -64,6 +64,16 @@ impl TurnEvent {
     pub fn person(&self) -> std::borrow::Cow<'_, str> {
         person_key(&self.user_id, self.source.as_deref())
     }
+
+    /// Who vouches for this turn where evidence must come from several independent parties:
+    /// its source (one installation, whatever user ids it sends) when it has one, else its
+    /// person alone. Never equal to a source: it then starts with [`PERSON_SEPARATOR`].
+    pub fn provenance(&self) -> std::borrow::Cow<'_, str> {
+        match &self.source {
+            Some(source) => std::borrow::Cow::Borrowed(source),
+            None => std::borrow::Cow::Owned(format!("{PERSON_SEPARATOR}{}", self.user_id)),
+        }
+    }
 }
 
 /// Separates a source from a user id in a [`person_key`]; validated ids never contain it (it

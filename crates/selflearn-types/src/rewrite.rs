@@ -72,6 +72,12 @@ impl RewriteResponse {
 pub trait Rewriter: Send + Sync + std::fmt::Debug {
     /// The answer for one request.
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse;
+
+    /// The version of the learned artifacts answering, when there are any: what the service's
+    /// readiness reports.
+    fn artifact_version(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The rewriter in force when nothing learned is loaded: never rewrites.
@@ -88,10 +94,18 @@ impl<R: Rewriter + ?Sized> Rewriter for std::sync::Arc<R> {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
         (**self).rewrite(request)
     }
+
+    fn artifact_version(&self) -> Option<String> {
+        (**self).artifact_version()
+    }
 }
 
 impl<R: Rewriter + ?Sized> Rewriter for &R {
     fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
         (**self).rewrite(request)
+    }
+
+    fn artifact_version(&self) -> Option<String> {
+        (**self).artifact_version()
     }
 }

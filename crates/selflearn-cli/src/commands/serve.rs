@@ -53,11 +53,11 @@ fn watch(
         layered_from(&root, answer_cache)
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!(
+    selflearn_server::note(format_args!(
         "artifact set {} (version {})",
         dir.display(),
         watched.version()
-    );
+    ));
     Ok(Watched::check_every(
         watched,
         every,
@@ -81,10 +81,10 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     {
         watch(&dir, every, config.server.answer_cache)?
     } else {
-        eprintln!(
+        selflearn_server::note(format_args!(
             "no artifact set at {}; answering every rewrite request unchanged (run `selflearn learn`)",
             dir.display()
-        );
+        ));
         Arc::new(NoRewrites)
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -143,3 +143,48 @@ fn a_redirected_log_has_no_colour_codes() {
         "colour codes in a redirected log: {log:?}"
     );
 }
+
+/// With its log going to a full disk (`/dev/full`), the service still starts, answers, warns
+/// about a conflicting event id without dying, and stays ready: a log line that cannot be
+/// written is dropped, never a panic of the thread that wrote it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_log_kills_no_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = fs_err::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let (mut child, url) =
+        start_server_logging_to(&dir.path().join("log"), Stdio::from(full.into_parts().0));
+    let client = reqwest::Client::new();
+    let mut events = numbered_events("a", 3);
+    let post = |events: &[selflearn_types::TurnEvent]| {
+        client.post(format!("{url}/v1/events")).json(events).send()
+    };
+    assert_eq!(post(&events).await.unwrap().status().as_u16(), 200);
+    events[1].asr.text.push_str(" again");
+    for _ in 0..3 {
+        // Refused with a warning logged each time.
+        assert_eq!(post(&events).await.unwrap().status().as_u16(), 409);
+    }
+    let ready: serde_json::Value = client
+        .get(format!("{url}/v1/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["writer"], "running", "{ready}");
+    assert_eq!(ready["conflicting_batches"], 3, "{ready}");
+    assert_eq!(
+        post(&numbered_events("b", 2))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -197,3 +197,164 @@ fn a_new_token_is_printed_with_its_entry_and_an_open_service_stays_on_loopback()
         text(&open.stderr)
     );
 }
+
+/// The poisoning attack: one installation's token sends 18 made-up turns of 3 made-up users
+/// who "fail" with a weather question and "succeed" by unlocking the door. Three real
+/// installations' people repair a mishearing. The organic rewrite is learned; the planted one
+/// is not, in the table nor in the global layer, unless the source rule is switched off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_inventing_users_cannot_plant_a_global_rewrite() {
+    use selflearn_types::Outcome;
+    use selflearn_types::testing::turn_saying as turn;
+
+    const PLANTED: &str = "what will be the highest temperature in coming weeks";
+    const TARGET: &str = "unlock the front door";
+    let dir = tempfile::tempdir().unwrap();
+    let digest = selflearn_server::auth::token_digest;
+    let mut toml = String::new();
+    for home in ["home-1", "home-2", "home-3", "evil"] {
+        toml.push_str(&format!(
+            "[[server.tokens]]\nname = \"{home}\"\nsha256 = \"{}\"\nroles = [\"ingest\", \"rewrite\"]\nsource = \"{home}\"\n\n",
+            digest(&format!("slt_token-of-{home}"))
+        ));
+    }
+    let config = dir.path().join("selflearn.toml");
+    fs_err::write(&config, &toml).unwrap();
+    let log = dir.path().join("log");
+    let (mut server, url) = serve(&config, &log, None);
+    let client = reqwest::Client::new();
+    let send = |home: &str, events: Vec<selflearn_types::TurnEvent>| {
+        client
+            .post(format!("{url}/v1/events"))
+            .bearer_auth(format!("slt_token-of-{home}"))
+            .json(&events)
+            .send()
+    };
+    let pairs = |user: &str, failed: &str, worked: &str, times: i64| {
+        (0..times)
+            .flat_map(|k| {
+                let at = 1_767_600_000_000 + k * 600_000;
+                [
+                    turn(user, &format!("{user}-{k}-a"), at, failed, Outcome::Failure),
+                    turn(
+                        user,
+                        &format!("{user}-{k}-b"),
+                        at + 5_000,
+                        worked,
+                        Outcome::Success,
+                    ),
+                ]
+            })
+            .collect::<Vec<_>>()
+    };
+    for home in ["home-1", "home-2", "home-3"] {
+        let events = pairs(
+            &format!("{home}-ana"),
+            "play maj and dragons",
+            "play imagine dragons",
+            2,
+        );
+        assert_eq!(send(home, events).await.unwrap().status().as_u16(), 200);
+    }
+    let mut attack = Vec::new();
+    for user in ["mallory-1", "mallory-2", "mallory-3"] {
+        attack.extend(pairs(user, PLANTED, TARGET, 3));
+    }
+    assert_eq!(attack.len(), 18);
+    assert_eq!(send("evil", attack).await.unwrap().status().as_u16(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let learned_with = |extra: &str| {
+        let config = dir.path().join(format!("learn{}.toml", extra.len()));
+        fs_err::write(&config, extra).unwrap();
+        let artifacts = dir.path().join(format!("artifacts{}", extra.len()));
+        let out = Command::new(env!("CARGO_BIN_EXE_selflearn"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--log-dir")
+            .arg(&log)
+            .arg("learn")
+            .arg("--artifacts")
+            .arg(&artifacts)
+            .arg("--encoder")
+            .arg(dir.path().join("encoder.safetensors"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let manifest: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(artifacts.join("manifest.json")).unwrap())
+                .unwrap();
+        let file = |kind: &str| {
+            let entry = manifest["artifacts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["kind"] == kind)
+                .unwrap()
+                .clone();
+            let path = artifacts.join(entry["file"].as_str().unwrap());
+            serde_json::from_str::<serde_json::Value>(&fs_err::read_to_string(path).unwrap())
+                .unwrap()
+        };
+        let table: Vec<(String, String)> = file("rewrite_table")["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["source"].as_str().unwrap().to_owned(),
+                    e["target"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let global: Vec<String> = file("online")["global"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().to_owned())
+            .collect();
+        (table, global, artifacts)
+    };
+    let (table, global, artifacts) = learned_with("");
+    let organic = (
+        "play maj and dragons".to_owned(),
+        "play imagine dragons".to_owned(),
+    );
+    assert!(table.contains(&organic), "{table:?}");
+    assert!(table.iter().all(|(from, _)| from != PLANTED), "{table:?}");
+    assert!(
+        global.contains(&"play imagine dragons".to_owned()),
+        "{global:?}"
+    );
+    assert!(!global.contains(&TARGET.to_owned()), "{global:?}");
+
+    // Through the service: the planted request is left alone, the organic one repaired.
+    let (mut server, url) = serve(&config, &log, Some(&artifacts));
+    let (_, planted) = ask(&url, Some("slt_token-of-home-1"), "home-1-bob", PLANTED).await;
+    let (_, organic_answer) = ask(
+        &url,
+        Some("slt_token-of-home-1"),
+        "home-1-bob",
+        "play maj and dragons",
+    )
+    .await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(planted["rewritten"], false, "{planted}");
+    assert_eq!(
+        organic_answer["text"], "play imagine dragons",
+        "{organic_answer}"
+    );
+
+    // The same log with the source rule off: the attack succeeds, so the rule is what stops it.
+    let (table, global, _) =
+        learned_with("[miner]\nmin_sources = 1\n\n[online]\nmin_sources = 1\n");
+    assert!(
+        table
+            .iter()
+            .any(|(from, to)| from == PLANTED && to == TARGET),
+        "{table:?}"
+    );
+    assert!(global.contains(&TARGET.to_owned()), "{global:?}");
+}

@@ -71,7 +71,22 @@ pub async fn post_events(
         .append(events)
         .await
         .ok_or(ApiError::ShuttingDown)?
-        .map_err(ApiError::Storage)?;
+        .map_err(|error| match &*error {
+            selflearn_log::LogError::ConflictingId {
+                position: selflearn_log::Position::Index(index),
+                event_id,
+            } => {
+                state
+                    .conflicts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(%event_id, "an event id was re-sent with other content; refused");
+                ApiError::ConflictingEventId {
+                    index: *index,
+                    event_id: event_id.clone(),
+                }
+            }
+            _ => ApiError::Storage(error),
+        })?;
     Ok(Json(IngestReply {
         accepted,
         inserted: summary.inserted,

@@ -1,7 +1,12 @@
-//! `GET /v1/health`.
+//! `GET /v1/health` (liveness: the process answers) and `GET /v1/ready` (readiness: events
+//! can be stored, and which artifacts answer rewrites).
 
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+
+use crate::AppState;
 
 /// Liveness answer.
 #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -18,4 +23,36 @@ pub async fn get_health() -> Json<Health> {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     })
+}
+
+/// Readiness answer.
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Ready {
+    /// `ready`, or `not_ready` when events cannot be stored.
+    pub status: String,
+    /// The event writer: `running`, or `stopped` (the process then exits non-zero for its
+    /// supervisor to restart it).
+    pub writer: String,
+    /// Version of the artifact set answering rewrites; absent when none is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_version: Option<String>,
+    /// Batches refused since start because an event id was re-sent with other content.
+    pub conflicting_batches: u64,
+}
+
+/// 200 when events can be stored, 503 when not; both with the details.
+pub async fn get_ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let running = state.writer.is_running();
+    let ready = Ready {
+        status: if running { "ready" } else { "not_ready" }.into(),
+        writer: if running { "running" } else { "stopped" }.into(),
+        artifact_version: state.rewriter.artifact_version(),
+        conflicting_batches: state.conflicts.load(std::sync::atomic::Ordering::Relaxed),
+    };
+    let status = if running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(ready))
 }

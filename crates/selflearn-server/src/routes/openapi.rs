@@ -6,7 +6,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
 use crate::routes::events::IngestReply;
-use crate::routes::health::Health;
+use crate::routes::health::{Health, Ready};
 use selflearn_types::{RewriteRequest, RewriteResponse, TurnEvent};
 
 /// Builds the document.
@@ -18,6 +18,7 @@ pub fn document() -> Value {
     let event = generator.subschema_for::<TurnEvent>();
     let reply = generator.subschema_for::<IngestReply>();
     let health = generator.subschema_for::<Health>();
+    let ready = generator.subschema_for::<Ready>();
     let rewrite_request = generator.subschema_for::<RewriteRequest>();
     let rewrite_response = generator.subschema_for::<RewriteResponse>();
     let mut schemas = generator.take_definitions(true);
@@ -45,6 +46,7 @@ pub fn document() -> Value {
                     "400": error("Empty body or invalid JSON"),
                     "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                     "403": error("The token lacks the ingest role, or a record names another source than the token's"),
+                    "409": error("An event id is already stored with other content (the error names its index); nothing of the batch was stored"),
                     "413": error("Body or batch too large"),
                     "415": error("Content-Type is not application/json"),
                     "422": error("A record is invalid or an event id repeats within the batch"),
@@ -55,6 +57,14 @@ pub fn document() -> Value {
                 "summary": "Liveness",
                 "responses": { "200": { "description": "Up",
                     "content": { "application/json": { "schema": health } } } }
+            }},
+            "/v1/ready": { "get": {
+                "summary": "Readiness: whether events can be stored, and the artifacts answering rewrites",
+                "responses": {
+                    "200": { "description": "Ready", "content": { "application/json": { "schema": ready } } },
+                    "503": { "description": "Not ready: the event writer has stopped",
+                             "content": { "application/json": { "schema": ready } } }
+                }
             }},
             "/v1/rewrite": { "post": {
                 "summary": "The text NLU should receive for a recognised request",

@@ -29,6 +29,7 @@ impl TestApp {
             rewriter,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
+            conflicts: Arc::default(),
         };
         Self {
             dir,
@@ -84,6 +85,11 @@ impl TestApp {
 
     async fn post_json(&self, uri: &str, body: String) -> (StatusCode, Value) {
         self.send("POST", uri, Some("application/json"), body).await
+    }
+
+    /// The router, for serving it on a real listener.
+    pub fn router(&self) -> axum::Router {
+        self.app.clone()
     }
 
     pub fn stored(&self) -> u64 {
@@ -306,7 +312,7 @@ async fn every_documented_route_is_answered_by_the_router_and_others_are_not_fou
         .await;
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 4, "{paths:?}");
+    assert_eq!(paths.len(), 5, "{paths:?}");
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
             let request = Request::builder()

@@ -146,18 +146,34 @@ async fn guarded_routes_refuse_a_missing_or_unknown_token_and_a_missing_role() {
         "names the missing role: {forbidden}"
     );
     // The right token, in any case of the scheme, and an admin, are let through.
-    for authorization in [bearer(KITCHEN), format!("bearer {KITCHEN}"), bearer(OPS)] {
+    for (authorization, batch) in [
+        (bearer(KITCHEN), batch_with(|_| {})),
+        (format!("bearer {KITCHEN}"), batch_with(|_| {})),
+        (bearer(OPS), renumbered("ops", |_| {})),
+    ] {
         let ((status, body), _) = app
             .send_as(
                 Some(&authorization),
                 "POST",
                 "/v1/events",
                 Some("application/json"),
-                batch_with(|_| {}),
+                batch,
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{authorization}: {body}");
     }
+    // The same ids without the kitchen's source stamp are other content: refused, not dropped.
+    let ((status, body), _) = app
+        .send_as(
+            Some(&bearer(OPS)),
+            "POST",
+            "/v1/events",
+            Some("application/json"),
+            batch_with(|_| {}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflicting_event_id");
     // Rewrite needs its own role: the kitchen token has it; no token is refused.
     let ((status, _), _) = app
         .send_as(
@@ -344,4 +360,66 @@ fn an_open_service_is_refused_beyond_loopback() {
         ..ServerConfig::default()
     };
     assert!(selflearn_server::check_exposure(&proxied, anywhere).is_ok());
+}
+
+#[tokio::test]
+async fn readiness_reports_the_writer_and_conflicts_and_needs_no_token() {
+    let app = TestApp::new(config());
+    let post = |body: String| {
+        let app = &app;
+        async move {
+            app.send_as(
+                Some(&bearer(KITCHEN)),
+                "POST",
+                "/v1/events",
+                Some("application/json"),
+                body,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(post(batch_with(|_| {})).await.0, StatusCode::OK);
+    // A retry is a duplicate; the same id with other content is refused and counted.
+    assert_eq!(post(batch_with(|_| {})).await.1["duplicates"], 4);
+    let (status, body) = post(batch_with(|v| {
+        v[2]["asr"]["text"] = "something else".into()
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(&body, "conflicting_event_id");
+    assert_eq!(body["error"]["index"], 2);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("other content")
+    );
+    assert_eq!(app.stored(), 4);
+    let ((status, ready), _) = app.send_as(None, "GET", "/v1/ready", None, "").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "writer": "running", "conflicting_batches": 1})
+    );
+}
+
+/// A writer thread that ends while the service runs stops the service with an error, even
+/// though no shutdown was asked for: the process exits for its supervisor to restart it.
+#[tokio::test]
+async fn the_service_stops_with_an_error_when_its_writer_ends() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app = TestApp::new(ServerConfig::default());
+    let dead = std::thread::spawn(|| {});
+    let stopped = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        selflearn_server::supervise(listener, app.router(), dead, std::future::pending()),
+    )
+    .await
+    .expect("the service stops by itself");
+    let err = stopped.unwrap_err();
+    assert!(
+        err.to_string().contains("events can no longer be stored"),
+        "{err}"
+    );
 }
