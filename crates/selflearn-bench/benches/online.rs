@@ -61,7 +61,7 @@ fn answer(c: &mut Criterion) {
                 .count()
         });
     });
-    let cached = CachedModel::new(model, Layers::GlobalAndPersonal, 100_000);
+    let cached = CachedModel::new(model, Layers::GlobalAndPersonal, 64 << 20);
     for request in requests {
         cached.rewrite(request);
     }

@@ -85,7 +85,8 @@ pub fn run(bench: OnlineBench) -> anyhow::Result<()> {
             .map_or((0, 0), |m| (m.global_len(), m.personal_users().count()));
         // In process, without the answer cache: every request pays for the whole path.
         let uncached = LoadedSet::load(&dir.path().join("artifacts"))?.serving(0);
-        let cached: Arc<dyn Rewriter> = Arc::new(set.serving(ServerConfig::default().answer_cache));
+        let cached: Arc<dyn Rewriter> =
+            Arc::new(set.serving(ServerConfig::default().answer_cache_bytes));
         for zipf in [false, true] {
             let requests = traffic(&turns, bench.requests, zipf);
             let bodies: Vec<Bytes> = requests

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    demo, eval, export, forget, ingest, learn, schema, serve, token, train, world,
+    check, demo, eval, export, forget, ingest, learn, schema, serve, token, train, world,
 };
 
 /// Self-learning engine for voice and conversational assistants.
@@ -40,8 +40,11 @@ pub enum Command {
     Learn(learn::LearnArgs),
     /// Train the online layers' retrieval encoder on the log's reformulation pairs.
     Train(train::TrainArgs),
-    /// Delete every event of one user (derived artifacts drop them at the next learn).
+    /// Delete every event of one user, scrubbed from the log's files (derived artifacts drop
+    /// them at the next learn).
     Forget(forget::ForgetArgs),
+    /// Check every page and record of the event log; says how to recover from damage.
+    Check(check::CheckArgs),
     /// Run the HTTP service.
     Serve(serve::ServeArgs),
     /// Make a new API token and print its configuration entry.

@@ -1,12 +1,12 @@
 //! Configuration: compiled-in defaults, then a TOML file, then `SELFLEARN__SECTION__KEY`
 //! environment variables, then command-line flags. Unknown keys are an error at every layer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use selflearn_log::{LogOptions, SyncPolicy};
+use selflearn_log::LogConfig;
 use selflearn_miner::MinerConfig;
 use selflearn_online::OnlineConfig;
 use selflearn_server::ServerConfig;
@@ -27,32 +27,6 @@ pub struct Config {
     pub online: OnlineConfig,
     /// Session building and friction detection (`learn`, `train`).
     pub signals: SignalConfig,
-}
-
-/// The `[log]` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// Directory of the event log.
-    pub dir: PathBuf,
-    /// `full`: fsync every commit (survives power loss); `normal`: survives process crashes.
-    pub sync: SyncPolicy,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            dir: PathBuf::from("selflearn-data/log"),
-            sync: SyncPolicy::Full,
-        }
-    }
-}
-
-impl LogConfig {
-    /// Options for opening the log.
-    pub fn options(&self) -> LogOptions {
-        LogOptions { sync: self.sync }
-    }
 }
 
 /// Prefix of environment overrides, e.g. `SELFLEARN__SERVER__BIND`.
@@ -79,6 +53,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use selflearn_log::SyncPolicy;
+
     use super::*;
 
     #[test]

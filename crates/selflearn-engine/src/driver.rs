@@ -140,6 +140,40 @@ impl Learned {
     }
 }
 
+impl LearnReport {
+    /// What `learn` prints: what was read, what was learned, what was rolled back and why.
+    pub fn summary(&self, set: &ArtifactSet, seconds: f64) -> String {
+        let mut out = format!(
+            "{} events, {} users, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {seconds:.2} s",
+            self.log.events,
+            self.users,
+            self.sessions,
+            self.likely_defects,
+            set.table.entries.len(),
+            set.table.rolled_back.len(),
+        );
+        for dropped in &set.table.rolled_back {
+            out.push_str(&format!(
+                "\nrolled back: {:?} -> {:?}: friction {:.2} over {} rewritten turns, {:.2} over {} without",
+                dropped.source,
+                dropped.target,
+                dropped.friction_rewritten,
+                dropped.rewritten_turns,
+                dropped.friction_without,
+                dropped.unrewritten_turns
+            ));
+        }
+        if let Some((model, _, _)) = &set.online {
+            out.push_str(&format!(
+                "\nonline layers: {} global candidates, {} users with a personal index",
+                model.global_len(),
+                model.personal_users().count(),
+            ));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -219,13 +219,13 @@ fn origin(path: &Path) -> String {
 
 impl LoadedSet {
     /// The set's layers as `serve` runs them: the table, then both online layers behind an
-    /// answer cache of `answer_cache` entries.
-    pub fn serving(self, answer_cache: usize) -> crate::Layered {
+    /// answer cache of `answer_cache_bytes`.
+    pub fn serving(self, answer_cache_bytes: u64) -> crate::Layered {
         let online = self.online.map(|model| {
             Arc::new(selflearn_online::CachedModel::new(
                 model,
                 selflearn_online::Layers::GlobalAndPersonal,
-                answer_cache,
+                answer_cache_bytes,
             ))
         });
         crate::Layered::serving(self.table, online)

@@ -34,8 +34,8 @@ pub struct Plan<'t> {
     pub miner: MinerConfig,
     /// The online layers' settings.
     pub online: OnlineConfig,
-    /// Answers the online layers remember, as `serve` is configured.
-    pub answer_cache: usize,
+    /// Bytes of answers the online layers remember, as `serve` is configured.
+    pub answer_cache_bytes: u64,
     /// Whether to trace where the online layers lose the defects they are consulted on.
     pub funnel: bool,
     /// A pretrained sentence encoder to distil before training on pairs.
@@ -180,7 +180,7 @@ pub fn evaluate(
             encoder,
             lexicon,
             config: plan.online,
-            answer_cache: plan.answer_cache,
+            answer_cache_bytes: plan.answer_cache_bytes,
         };
         (Some(setup), Some(report))
     } else {

@@ -24,8 +24,8 @@ pub struct OnlineSetup {
     pub lexicon: Arc<Lexicon>,
     /// The layers' settings.
     pub config: OnlineConfig,
-    /// Answers the online layers remember, as `serve` is configured.
-    pub answer_cache: usize,
+    /// Bytes of answers the online layers remember, as `serve` is configured.
+    pub answer_cache_bytes: u64,
 }
 
 /// Character similarity above which the fuzzy baseline rewrites.
@@ -125,7 +125,7 @@ pub fn live(
     };
     let mut night = Night::default();
     for day in 0..world.days() {
-        let answer_cache = online.map_or(0, |s| s.answer_cache);
+        let answer_cache_bytes = online.map_or(0, |s| s.answer_cache_bytes);
         let rewriter: Option<Box<dyn Rewriter>> = match arm {
             Arm::Control => None,
             Arm::Fuzzy => night.fuzzy.take().map(|f| Box::new(f) as Box<dyn Rewriter>),
@@ -133,7 +133,7 @@ pub fn live(
                 let online = night
                     .model
                     .take()
-                    .map(|m| Arc::new(CachedModel::new(m, layers, answer_cache)));
+                    .map(|m| Arc::new(CachedModel::new(m, layers, answer_cache_bytes)));
                 let layered = Layered::serving(night.table.take(), online.clone());
                 Some(match (&trace, online) {
                     (Some(trace), Some(online)) => Box::new(Traced {

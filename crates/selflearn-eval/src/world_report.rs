@@ -23,6 +23,8 @@ macro_rules! say {
 /// The reference NLU's quality, as JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct NluReport {
+    /// The data it was trained and scored on, as given.
+    pub data: String,
     /// Seed of the training order.
     pub seed: u64,
     /// Training passes.
@@ -227,6 +229,7 @@ pub fn nlu_quality(
         say!(out, "  synthetic voices, {lm}: {:.1}%", wer * 100.0);
     }
     let report = NluReport {
+        data: data_label.to_owned(),
         seed,
         epochs,
         training_examples: training.len(),

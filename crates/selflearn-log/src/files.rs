@@ -81,33 +81,48 @@ pub fn ingest_file(
 }
 
 /// Writes the whole log to `out` (`-`: JSON Lines to standard output) in `order`; returns the
-/// events written.
+/// events written. A file is written beside `out` and moved into place only when complete
+/// (and durable): a failed export leaves no partial file, and an older `out` intact.
 pub fn export(log: &EventLog, out: &Path, format: Option<Format>, order: ScanOrder) -> Result<u64> {
     let to_stdout = out.as_os_str() == "-";
-    match (to_stdout, Format::of(out, format)) {
-        (false, Format::Parquet) => {
-            let mut writer = ParquetEventWriter::create(out)?;
+    let format = Format::of(out, format);
+    if to_stdout {
+        return match format {
+            Format::Parquet => Err(LogError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "Parquet cannot be written to standard output; give a file",
+            ))),
+            Format::Jsonl => write_jsonl_of(log, order, std::io::stdout().lock()),
+        };
+    }
+    let partial = selflearn_types::durable::partial_path(out);
+    let written = match format {
+        Format::Parquet => ParquetEventWriter::create(&partial).and_then(|mut writer| {
             log.scan(order, |event| writer.write(event))?;
             writer.finish()
-        }
-        (true, Format::Parquet) => Err(LogError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "Parquet cannot be written to standard output; give a file",
-        ))),
-        (_, Format::Jsonl) => {
-            let sink: Box<dyn Write> = if to_stdout {
-                Box::new(std::io::stdout().lock())
-            } else {
-                Box::new(fs_err::File::create(out)?)
-            };
-            let mut sink = BufWriter::new(sink);
-            let mut n = 0;
-            log.scan(order, |event| {
-                n += write_jsonl(&mut sink, [&event])?;
-                Ok(())
-            })?;
-            sink.flush()?;
-            Ok(n)
-        }
+        }),
+        Format::Jsonl => fs_err::File::create(&partial)
+            .map_err(LogError::Io)
+            .and_then(|file| write_jsonl_of(log, order, file)),
+    };
+    let persisted = written.and_then(|n| {
+        selflearn_types::durable::persist(&partial, out)?;
+        Ok(n)
+    });
+    if persisted.is_err() {
+        let _ = fs_err::remove_file(&partial);
     }
+    persisted
+}
+
+/// Every event of `log` in `order` as JSON Lines into `sink`.
+fn write_jsonl_of(log: &EventLog, order: ScanOrder, sink: impl Write) -> Result<u64> {
+    let mut sink = BufWriter::new(sink);
+    let mut n = 0;
+    log.scan(order, |event| {
+        n += write_jsonl(&mut sink, [&event])?;
+        Ok(())
+    })?;
+    sink.flush()?;
+    Ok(n)
 }

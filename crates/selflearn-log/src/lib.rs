@@ -19,11 +19,13 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod error;
 pub mod files;
 pub mod jsonl;
 pub mod parquet;
 pub mod store;
 
+pub use config::LogConfig;
 pub use error::{LogError, Position, Result};
-pub use store::{AppendSummary, EventLog, LogOptions, ScanOrder, SyncPolicy};
+pub use store::{AppendSummary, CheckReport, Erasure, EventLog, LogOptions, ScanOrder, SyncPolicy};

@@ -88,6 +88,56 @@ pub struct LogOptions {
     pub sync: SyncPolicy,
 }
 
+/// What [`EventLog::check`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The database file.
+    pub path: PathBuf,
+    /// Rows read.
+    pub events: u64,
+    /// Everything wrong, page-level first; empty when the log is sound.
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.path.display();
+        if self.problems.is_empty() {
+            return write!(
+                f,
+                "{path}: sound ({} events, every page and record checked)",
+                self.events
+            );
+        }
+        writeln!(
+            f,
+            "{path}: {} problems ({} events read):",
+            self.problems.len(),
+            self.events
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "  {problem}")?;
+        }
+        write!(
+            f,
+            "to recover: stop what writes to the log; copy {path} and its -wal file aside; \
+             `selflearn export --out rescue.jsonl` saves every event that can still be read (or \
+             the sqlite3 shell's `.recover` rebuilds more of a damaged file); then ingest the \
+             rescue into a new --log-dir and learn again. Events lost to the damage are lost to \
+             learning only: nothing else depends on them."
+        )
+    }
+}
+
+/// What [`EventLog::forget`] erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// Events deleted.
+    pub events: u64,
+    /// Whether the write-ahead log was emptied too (not while a reader held an old snapshot).
+    pub wal_truncated: bool,
+}
+
 /// What one append did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AppendSummary {
@@ -287,6 +337,7 @@ impl EventLog {
                  PRAGMA busy_timeout = 10000;
                  PRAGMA cache_size = -65536;
                  PRAGMA wal_autocheckpoint = 4096;
+                 PRAGMA secure_delete = ON;
                  {SCHEMA}
                  PRAGMA user_version = {FORMAT_VERSION};"
             ))
@@ -427,48 +478,114 @@ impl EventLog {
         Ok(result)
     }
 
-    /// Deletes every event of one user, durably, in one transaction (a deletion request); the
-    /// offline jobs forget them at their next run. Each deleted id leaves a tombstone (a digest,
-    /// nothing readable), so sending the same events again counts them as duplicates rather
-    /// than storing the user's data anew. Returns how many events were deleted.
-    pub fn forget_user(&mut self, user_id: &str) -> Result<u64> {
+    /// Deletes every event of `user_id` (of one `source` only when given; of every source
+    /// otherwise) in one durable transaction, leaving tombstones of their ids so that a resend
+    /// is a duplicate. The store runs with `secure_delete`, so the deleted rows are overwritten
+    /// with zeros in the database file, and the write-ahead log, which still holds the pages
+    /// as they were, is checkpointed and truncated: afterwards no file of the log holds the
+    /// user's id or text.
+    pub fn forget(&mut self, user_id: &str, source: Option<&str>) -> Result<Erasure> {
         let path = self.path.clone();
         let store_err = |source| LogError::Store {
             path: path.clone(),
             source,
         };
         let (writer, tx) = self.begin_write()?;
-        let ids: Vec<String> = {
+        let rows: Vec<(i64, String)> = {
             let mut statement = tx
-                .prepare("SELECT event_id FROM events WHERE user_id = ?1")
+                .prepare(
+                    "SELECT seq, event_id FROM events WHERE user_id = ?1
+                     AND (?2 IS NULL OR json_extract(body, '$.source') = ?2)",
+                )
                 .map_err(store_err)?;
             statement
-                .query_map([user_id], |r| r.get(0))
+                .query_map(params![user_id, source], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(store_err)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(store_err)?
         };
-        let deleted = tx
-            .execute("DELETE FROM events WHERE user_id = ?1", [user_id])
-            .map_err(store_err)?;
-        let digests: Vec<u128> = ids.iter().map(|id| forgotten_digest(id)).collect();
+        let digests: Vec<u128> = rows.iter().map(|(_, id)| forgotten_digest(id)).collect();
         {
+            let mut delete = tx
+                .prepare("DELETE FROM events WHERE seq = ?1")
+                .map_err(store_err)?;
             let mut tombstone = tx
                 .prepare("INSERT OR IGNORE INTO forgotten (digest) VALUES (?1)")
                 .map_err(store_err)?;
-            for digest in &digests {
+            for ((seq, _), digest) in rows.iter().zip(&digests) {
+                delete.execute([seq]).map_err(store_err)?;
                 tombstone
                     .execute([digest.to_be_bytes()])
                     .map_err(store_err)?;
             }
         }
         tx.commit().map_err(store_err)?;
-        for id in &ids {
+        for (_, id) in &rows {
             let fingerprint = writer.ids.fingerprint(id);
             writer.ids.fingerprints.remove(&fingerprint);
         }
         writer.ids.forgotten.extend(digests);
-        Ok(deleted as u64)
+        let wal_truncated = self.truncate_wal()?;
+        Ok(Erasure {
+            events: rows.len() as u64,
+            wal_truncated,
+        })
+    }
+
+    /// Copies the write-ahead log into the database and truncates it to nothing. `false` when
+    /// a reader (a `learn` or `export` in progress) still reads an older snapshot: the pages
+    /// then stay in the write-ahead log until the next checkpoint after it finishes.
+    fn truncate_wal(&self) -> Result<bool> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(|e| self.store_err(e))?;
+        Ok(busy == 0)
+    }
+
+    /// Checks the whole store: SQLite's page-level `integrity_check`, then that every stored
+    /// body still parses and validates as a turn event. Read-only; safe while a writer runs.
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut problems = Vec::new();
+        self.for_each_value("PRAGMA integrity_check(100)", |line: String| {
+            if line != "ok" {
+                problems.push(format!("store: {line}"));
+            }
+        })?;
+        let mut events = 0;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, body FROM events ORDER BY seq")
+            .map_err(|e| self.store_err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(error) => {
+                    problems.push(format!("reading events stopped: {error}"));
+                    break;
+                }
+            };
+            events += 1;
+            let seq: i64 = row.get(0).map_err(|e| self.store_err(e))?;
+            match row.get::<_, String>(1) {
+                Ok(body) => match self.decode(seq, &body) {
+                    Ok(event) => {
+                        if let Err(error) = selflearn_types::validate(&event) {
+                            problems.push(format!("row {seq}: {error}"));
+                        }
+                    }
+                    Err(error) => problems.push(error.to_string()),
+                },
+                Err(error) => problems.push(format!("row {seq}: {error}")),
+            }
+        }
+        Ok(CheckReport {
+            path: self.path.clone(),
+            events,
+            problems,
+        })
     }
 
     /// Number of stored events.
@@ -748,7 +865,7 @@ impl Inserter<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use selflearn_types::testing::{generated_events, sample_event};
+    use selflearn_types::testing::{files_bytes, generated_events, holds, sample_event};
 
     fn open_temp() -> (tempfile::TempDir, EventLog) {
         let dir = tempfile::tempdir().unwrap();
@@ -1041,8 +1158,8 @@ mod tests {
         let events = generated_events(40, 4);
         log.append(&events).unwrap();
         let theirs = events.iter().filter(|e| e.user_id == "user-00001").count() as u64;
-        assert_eq!(log.forget_user("user-00001").unwrap(), theirs);
-        assert_eq!(log.forget_user("user-00001").unwrap(), 0);
+        assert_eq!(log.forget("user-00001", None).unwrap().events, theirs);
+        assert_eq!(log.forget("user-00001", None).unwrap().events, 0);
         let resent = log.append(&events).unwrap();
         assert_eq!((resent.inserted, resent.duplicates), (0, 40));
         drop(log);
@@ -1068,6 +1185,92 @@ mod tests {
                 .unwrap()
                 .len(),
             10
+        );
+    }
+
+    #[test]
+    fn a_forgotten_users_id_and_words_are_in_no_file_of_the_log() {
+        let (dir, mut log) = open_temp();
+        let mut events = generated_events(400, 4);
+        for event in events.iter_mut().filter(|e| e.user_id == "user-00001") {
+            event.user_id = "erase-me-7f3a".into();
+            event.asr.text = "unlock the blue shed at dawn".into();
+        }
+        log.append(&events).unwrap();
+        let before = files_bytes(dir.path());
+        assert!(holds(&before, "erase-me-7f3a") && holds(&before, "blue shed"));
+        let erased = log.forget("erase-me-7f3a", None).unwrap();
+        assert_eq!(erased.events, 100);
+        assert!(erased.wal_truncated);
+        let after = files_bytes(dir.path());
+        assert!(
+            !holds(&after, "erase-me-7f3a"),
+            "the user id is still in the files"
+        );
+        assert!(
+            !holds(&after, "blue shed"),
+            "the user's words are still in the files"
+        );
+        assert!(holds(&after, "user-00002"), "the others are kept");
+    }
+
+    #[test]
+    fn forgetting_within_one_source_keeps_the_same_user_id_of_another() {
+        let (_dir, mut log) = open_temp();
+        let mut events = generated_events(40, 1);
+        for (i, event) in events.iter_mut().enumerate() {
+            event.source = [Some("home-1"), Some("home-2"), None][i % 3].map(str::to_owned);
+        }
+        log.append(&events).unwrap();
+        let count = |source: Option<&str>| {
+            events
+                .iter()
+                .filter(|e| e.source.as_deref() == source)
+                .count() as u64
+        };
+        let erased = log.forget("user-00000", Some("home-1")).unwrap();
+        assert_eq!(erased.events, count(Some("home-1")));
+        assert_eq!(log.len().unwrap(), 40 - count(Some("home-1")));
+        let rest = log.forget("user-00000", None).unwrap();
+        assert_eq!(rest.events, count(Some("home-2")) + count(None));
+        assert!(log.is_empty().unwrap());
+    }
+
+    #[test]
+    fn check_passes_a_sound_log_and_names_a_bad_record_and_damaged_pages() {
+        let (dir, mut log) = open_temp();
+        log.append(&generated_events(600, 6)).unwrap();
+        let report = log.check().unwrap();
+        assert!(report.problems.is_empty(), "{report}");
+        assert_eq!(report.events, 600);
+        assert!(report.to_string().contains("sound"), "{report}");
+        drop(log);
+        let path = dir.path().join(DB_FILE);
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE events SET body = '{\"not\": \"an event\"}' WHERE seq = 7",
+            [],
+        )
+        .unwrap();
+        raw.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        drop(raw);
+        let report = EventLog::open_read_only(dir.path())
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_eq!(report.problems.len(), 1, "{report}");
+        assert!(report.problems[0].contains('7'), "{report}");
+        assert!(report.to_string().contains("to recover"), "{report}");
+        // Garbage over pages in the middle of the file.
+        let mut bytes = fs_err::read(&path).unwrap();
+        let middle = bytes.len() / 2 / PAGE_SIZE as usize * PAGE_SIZE as usize;
+        bytes[middle..middle + 3 * PAGE_SIZE as usize].fill(0xA5);
+        fs_err::write(&path, bytes).unwrap();
+        let damaged = EventLog::open_read_only(dir.path()).and_then(|log| log.check());
+        assert!(
+            damaged.as_ref().map_or(true, |r| !r.problems.is_empty()),
+            "{damaged:?}"
         );
     }
 }

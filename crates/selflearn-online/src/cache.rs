@@ -5,8 +5,10 @@
 //!
 //! A cache belongs to one model: a new version of the artifact comes with an empty one. Keys
 //! carry the user exactly where the answer is personal, so one user's answers are never served
-//! to another.
+//! to another. It is bounded by the bytes its keys and answers hold, not by their number:
+//! requests of any length cannot make it grow past its budget.
 
+use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 
@@ -19,7 +21,26 @@ pub struct CachedModel {
     layers: Layers,
     /// The rewrite of each remembered key; `None` when the request was left as it is (its
     /// answer then repeats the text as each request said it).
-    answers: Option<Cache<AnswerKey, Option<RewriteResponse>>>,
+    answers: Option<Cache<AnswerKey, Option<RewriteResponse>, AnswerBytes>>,
+}
+
+/// Bytes an entry is assumed to take besides its strings: the structs, the map's slot.
+const ENTRY_OVERHEAD: u64 = 256;
+
+/// Weighs an entry by the bytes it holds.
+#[derive(Debug, Clone, Copy)]
+struct AnswerBytes;
+
+impl Weighter<AnswerKey, Option<RewriteResponse>> for AnswerBytes {
+    fn weight(&self, key: &AnswerKey, answer: &Option<RewriteResponse>) -> u64 {
+        let answer = answer.as_ref().map_or(0, |a| {
+            a.text.len()
+                + a.layer.as_ref().map_or(0, String::len)
+                + a.explanation.as_ref().map_or(0, String::len)
+                + a.artifact_version.as_ref().map_or(0, String::len)
+        });
+        ENTRY_OVERHEAD + (key.heap_bytes() + answer) as u64
+    }
 }
 
 impl std::fmt::Debug for CachedModel {
@@ -34,13 +55,21 @@ impl std::fmt::Debug for CachedModel {
 }
 
 impl CachedModel {
-    /// `model`'s `layers`, remembering up to `capacity` answers (none when 0).
-    pub fn new(model: OnlineModel, layers: Layers, capacity: usize) -> Self {
+    /// `model`'s `layers`, remembering answers that hold up to `max_bytes` in all (none when
+    /// 0).
+    pub fn new(model: OnlineModel, layers: Layers, max_bytes: u64) -> Self {
+        let estimated_items = (max_bytes / (2 * ENTRY_OVERHEAD)).max(1) as usize;
         Self {
             model,
             layers,
-            answers: (capacity > 0).then(|| Cache::new(capacity)),
+            answers: (max_bytes > 0)
+                .then(|| Cache::with_weighter(estimated_items, max_bytes, AnswerBytes)),
         }
+    }
+
+    /// Bytes the remembered answers hold, as the cache weighs them.
+    pub fn cached_bytes(&self) -> u64 {
+        self.answers.as_ref().map_or(0, Cache::weight)
     }
 
     /// The model that answers.

@@ -28,7 +28,7 @@ use crate::train::held_apart;
 /// Layer names, as answers and turn events carry them.
 pub const GLOBAL: &str = "global";
 /// See [`GLOBAL`].
-pub const PERSONAL: &str = "personal";
+pub const PERSONAL: &str = selflearn_types::PERSONAL_LAYER;
 
 /// Which online layers answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +50,13 @@ pub struct AnswerKey {
     /// The user, only when a personal index of theirs answers: every other user with the same
     /// request, device kind and hour gets the same answer.
     user: Option<String>,
+}
+
+impl AnswerKey {
+    /// Bytes its strings hold.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.text.len() + self.device_kind.len() + self.user.as_ref().map_or(0, String::len)
+    }
 }
 
 /// Settings of the online layers.
@@ -1041,7 +1048,8 @@ mod tests {
                 (0..REQUESTS.len(), prop::sample::select(vec!["a", "p0", "newcomer"]), any::<bool>()),
                 1..30,
             ),
-            capacity in 0usize..6,
+            // Bytes: none, room for one or two entries (evictions all the time), or plenty.
+            capacity in prop::sample::select(vec![0u64, 300, 700, 1 << 20]),
         ) {
             let events: Vec<TurnEvent> = ["p0", "p1"]
                 .iter()
@@ -1340,5 +1348,29 @@ mod tests {
         fs_err::write(&path, "{\"format\": 1}").unwrap();
         let err = OnlineModel::load(&path, Encoder::random(1)).unwrap_err();
         assert!(err.to_string().contains("invalid online artifact"), "{err}");
+    }
+
+    #[test]
+    fn the_answer_cache_stays_within_its_bytes_however_long_the_requests() {
+        let model = learn(&turns("p0", &[(1, false, true), (0, true, false)]));
+        let budget = 64 * 1024;
+        let cached = crate::cache::CachedModel::new(model, Layers::GlobalAndPersonal, budget);
+        for i in 0..300 {
+            let request = RewriteRequest {
+                user_id: format!("user-{i}"),
+                source: None,
+                device: sample_event().device,
+                text: format!("{i} {}", "play something long ".repeat(50)),
+                timestamp_ms: None,
+                context: Default::default(),
+            };
+            selflearn_types::Rewriter::rewrite(&cached, &request);
+            assert!(
+                cached.cached_bytes() <= budget,
+                "{} after {i}",
+                cached.cached_bytes()
+            );
+        }
+        assert!(cached.cached_bytes() > 0, "it remembers what fits");
     }
 }

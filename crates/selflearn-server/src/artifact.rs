@@ -87,11 +87,13 @@ impl<T> Watched<T> {
     }
 
     /// Looks at the file every `every` for the life of the process, on a thread of its own,
-    /// saying on standard error each version swapped in and each refused (`what` names it).
+    /// saying on standard error the version in force, then each version swapped in and each
+    /// refused (`what` names it).
     pub fn check_every(watched: Self, every: std::time::Duration, what: String) -> Arc<Self>
     where
         T: Send + Sync + 'static,
     {
+        crate::note(format_args!("{what} (version {})", watched.version()));
         let watched = Arc::new(watched);
         let seen = watched.clone();
         std::thread::spawn(move || {

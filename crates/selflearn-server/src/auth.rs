@@ -35,6 +35,19 @@ impl fmt::Display for Role {
     }
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "ingest" => Ok(Role::Ingest),
+            "rewrite" => Ok(Role::Rewrite),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("{other:?} is not a role: ingest, rewrite or admin")),
+        }
+    }
+}
+
 /// One configured token (`[[server.tokens]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +61,44 @@ pub struct TokenConfig {
     /// The assistant installation it speaks for, if bound to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+impl TokenConfig {
+    /// A new token for `name` with `roles` (bound to `source` if given), checked as `serve`
+    /// checks its configuration: the secret, shown once, and the entry that holds only its
+    /// digest.
+    pub fn issue(
+        name: String,
+        roles: Vec<Role>,
+        source: Option<String>,
+    ) -> Result<(String, TokenConfig), Box<dyn std::error::Error + Send + Sync>> {
+        let token = new_token()?;
+        let config = TokenConfig {
+            name,
+            sha256: token_digest(&token),
+            roles,
+            source,
+        };
+        Tokens::from_config(std::slice::from_ref(&config))?;
+        Ok((token, config))
+    }
+
+    /// The `[[server.tokens]]` entry, as TOML. JSON's string escapes are a subset of TOML's
+    /// basic strings, so each value is written as a JSON string.
+    pub fn toml_entry(&self) -> String {
+        let quoted = |s: &str| serde_json::Value::from(s).to_string();
+        let roles: Vec<String> = self.roles.iter().map(|r| format!("\"{r}\"")).collect();
+        let mut text = format!(
+            "[[server.tokens]]\nname = {}\nsha256 = {}\nroles = [{}]\n",
+            quoted(&self.name),
+            quoted(&self.sha256),
+            roles.join(", ")
+        );
+        if let Some(source) = &self.source {
+            text.push_str(&format!("source = {}\n", quoted(source)));
+        }
+        text
+    }
 }
 
 /// Why the token configuration was refused.

@@ -58,7 +58,7 @@ pub enum ApiError {
         limit: usize,
     },
     /// The body's content type is not JSON.
-    #[error("expected Content-Type application/json")]
+    #[error("expected Content-Type application/json, in UTF-8")]
     UnsupportedMediaType,
     /// No token, or one the service does not know.
     #[error("{0}; send `Authorization: Bearer <token>`")]
@@ -95,12 +95,27 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The body did not arrive within the configured time.
+    #[error("the request body did not arrive within {limit_ms} ms")]
+    BodyTimeout {
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// Too many requests in flight; retry after a second.
+    #[error("the service is handling {limit} requests already; retry shortly")]
+    Overloaded {
+        /// Requests handled at once.
+        limit: usize,
+    },
     /// The server is shutting down and takes no more writes.
     #[error("the server is shutting down")]
     ShuttingDown,
     /// Storing failed; nothing of the batch was acknowledged.
     #[error("internal error: {0}")]
     Storage(std::sync::Arc<selflearn_log::LogError>),
+    /// A bug: something that should not fail did.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl ApiError {
@@ -127,8 +142,12 @@ impl ApiError {
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::BodyTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ApiError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
-            ApiError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Storage(_) | ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         }
     }
 }
@@ -184,6 +203,12 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
             );
         }
         response

@@ -11,6 +11,8 @@ pub mod artifact;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod limit;
+pub mod listen;
 pub mod routes;
 pub mod writer;
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use selflearn_log::EventLog;
 use tokio::net::TcpListener;
 
@@ -43,6 +45,36 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Batches refused because an event id was re-sent with other content.
     pub conflicts: Arc<std::sync::atomic::AtomicU64>,
+    /// People erased while this process runs.
+    pub forgotten: Arc<Forgotten>,
+}
+
+/// People erased while this process runs, as (source, or `None` for every source; user id):
+/// the loaded artifacts hold their personal index until the next `learn`, so their personal
+/// answers are withheld until then.
+#[derive(Debug, Default)]
+pub struct Forgotten(std::sync::RwLock<std::collections::HashSet<(Option<String>, String)>>);
+
+impl Forgotten {
+    /// Records an erasure.
+    pub fn record(&self, user_id: &str, source: Option<&str>) {
+        self.0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((source.map(str::to_owned), user_id.to_owned()));
+    }
+
+    /// Whether the person (`user_id` of `source`) was erased.
+    pub fn contains(&self, user_id: &str, source: Option<&str>) -> bool {
+        let erased = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !erased.is_empty()
+            && (erased.contains(&(None, user_id.to_owned()))
+                || source
+                    .is_some_and(|s| erased.contains(&(Some(s.to_owned()), user_id.to_owned()))))
+    }
 }
 
 /// One route: method, path, the role it needs (`None`: public) and its handler.
@@ -55,7 +87,7 @@ pub type Route = (
 
 /// Every route of the service. The router is built from this table alone, and the OpenAPI
 /// document is tested against it.
-pub fn route_table() -> [Route; 5] {
+pub fn route_table() -> [Route; 6] {
     [
         (
             "post",
@@ -72,6 +104,12 @@ pub fn route_table() -> [Route; 5] {
             post(routes::rewrite::post_rewrite),
         ),
         (
+            "delete",
+            "/v1/users/{user_id}",
+            Some(Role::Admin),
+            delete(routes::users::delete_user),
+        ),
+        (
             "get",
             "/v1/openapi.json",
             None,
@@ -80,21 +118,33 @@ pub fn route_table() -> [Route; 5] {
     ]
 }
 
-/// The service's routes, each behind the role it needs.
+/// The service's routes, each behind the role it needs and, for the guarded ones, a share of
+/// the concurrency limit; every body has a size limit and a deadline.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
+    let config = state.config.clone();
     let tokens = state.tokens.clone();
+    let concurrent = config.max_concurrent_requests.max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrent));
+    let body_deadline = std::time::Duration::from_millis(config.body_read_timeout_ms);
+    let max_body = config.max_body_bytes;
     route_table()
         .into_iter()
         .fold(Router::new(), |router, (_, path, role, handler)| {
             let handler = match role {
                 Some(role) => {
                     let tokens = tokens.clone();
-                    handler.route_layer(axum::middleware::from_fn(
-                        move |request: axum::extract::Request, next: axum::middleware::Next| {
-                            auth::require(tokens.clone(), role, request, next)
-                        },
-                    ))
+                    let slots = slots.clone();
+                    handler
+                        .route_layer(axum::middleware::from_fn(
+                            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                                auth::require(tokens.clone(), role, request, next)
+                            },
+                        ))
+                        .route_layer(axum::middleware::from_fn(
+                            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                                limit::one_of(slots.clone(), concurrent, request, next)
+                            },
+                        ))
                 }
                 None => handler,
             };
@@ -102,7 +152,15 @@ pub fn router(state: AppState) -> Router {
         })
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyDeadlineLayer::new(
+            body_deadline,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                limit::declared_size(max_body, request, next)
+            },
+        ))
         .with_state(state)
 }
 
@@ -135,6 +193,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     check_exposure(&config, listener.local_addr()?)?;
     let tokens = Tokens::from_config(&config.tokens).map_err(std::io::Error::other)?;
+    let limits = config.limits();
     let (writer, writer_thread) = LogWriter::spawn(log);
     let app = router(AppState {
         writer,
@@ -142,8 +201,9 @@ pub async fn serve(
         config: Arc::new(config),
         tokens: Arc::new(tokens),
         conflicts: Arc::default(),
+        forgotten: Arc::default(),
     });
-    supervise(listener, app, writer_thread, shutdown).await
+    supervise(listener, app, writer_thread, limits, shutdown).await
 }
 
 /// Serves `app` until `shutdown` resolves and the writer has committed every acknowledged
@@ -155,10 +215,11 @@ pub async fn supervise(
     listener: TcpListener,
     app: Router,
     writer_thread: std::thread::JoinHandle<()>,
+    limits: listen::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut writer_done = tokio::task::spawn_blocking(move || writer_thread.join());
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let server = listen::serve_connections(listener, app, limits, shutdown);
     tokio::select! {
         served = server => {
             served?;

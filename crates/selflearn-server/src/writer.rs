@@ -1,12 +1,13 @@
 //! The single writer of the event log, on its own thread, with group commit: batches that
 //! arrive while a commit is in progress are stored together in the next transaction, so that
-//! concurrent clients share one fsync. A batch is acknowledged only after its commit.
+//! concurrent clients share one fsync. A batch is acknowledged only after its commit. Erasure
+//! runs on the same thread, between groups, since the log has one writer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use selflearn_log::{AppendSummary, EventLog, LogError};
+use selflearn_log::{AppendSummary, Erasure, EventLog, LogError};
 use selflearn_types::TurnEvent;
 use tokio::sync::oneshot;
 
@@ -18,10 +19,23 @@ struct Job {
     reply: oneshot::Sender<Result<AppendSummary, Arc<LogError>>>,
 }
 
+/// A deletion request: one user's events, of one source or of all.
+struct Forget {
+    user_id: String,
+    source: Option<String>,
+    reply: oneshot::Sender<Result<Erasure, Arc<LogError>>>,
+}
+
+/// What the writer thread is asked to do.
+enum Work {
+    Append(Job),
+    Forget(Forget),
+}
+
 /// Handle to the writer thread; cloning it is cheap.
 #[derive(Debug, Clone)]
 pub struct LogWriter {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     /// Cleared when the thread ends, however it ends (a panic included).
     running: Arc<AtomicBool>,
 }
@@ -46,7 +60,7 @@ impl std::fmt::Debug for Job {
 impl LogWriter {
     /// Starts the writer thread. It stops once every handle is dropped and the queue is empty.
     pub fn spawn(log: EventLog) -> (Self, JoinHandle<()>) {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let (jobs, queue) = mpsc::channel::<Work>();
         let running = Arc::new(AtomicBool::new(true));
         let flag = Running(running.clone());
         let thread = std::thread::Builder::new()
@@ -70,17 +84,53 @@ impl LogWriter {
         events: Vec<TurnEvent>,
     ) -> Option<Result<AppendSummary, Arc<LogError>>> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send(Job { events, reply }).ok()?;
+        self.jobs.send(Work::Append(Job { events, reply })).ok()?;
+        answer.await.ok()
+    }
+
+    /// Deletes one user's events (of `source` only, when given); resolves once the deletion
+    /// is durable and scrubbed from the files. `None` if the writer has stopped.
+    pub async fn forget(
+        &self,
+        user_id: String,
+        source: Option<String>,
+    ) -> Option<Result<Erasure, Arc<LogError>>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Work::Forget(Forget {
+                user_id,
+                source,
+                reply,
+            }))
+            .ok()?;
         answer.await.ok()
     }
 }
 
-fn run(mut log: EventLog, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
+fn run(mut log: EventLog, queue: mpsc::Receiver<Work>) {
+    let mut next = queue.recv().ok();
+    while let Some(work) = next.take() {
+        let first = match work {
+            Work::Forget(forget) => {
+                let erased = log.forget(&forget.user_id, forget.source.as_deref());
+                if let Err(error) = &erased {
+                    tracing::error!(%error, "erasure failed; nothing was deleted");
+                }
+                let _ = forget.reply.send(erased.map_err(Arc::new));
+                next = queue.recv().ok();
+                continue;
+            }
+            Work::Append(job) => job,
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(Work::Append(job)) => group.push(job),
+                Ok(forget) => {
+                    // After this group, in arrival order.
+                    next = Some(forget);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -93,6 +143,9 @@ fn run(mut log: EventLog, queue: mpsc::Receiver<Job>) {
                 }
             }
             Err(error) => fail_group(group, error),
+        }
+        if next.is_none() {
+            next = queue.recv().ok();
         }
     }
 }

@@ -21,5 +21,7 @@ pub mod text;
 pub mod validate;
 
 pub use event::*;
-pub use rewrite::{NoRewrites, RewriteRequest, RewriteResponse, Rewriter};
-pub use validate::{EventError, event_from_value, parse_event, validate, validate_request};
+pub use rewrite::{NoRewrites, PERSONAL_LAYER, RewriteRequest, RewriteResponse, Rewriter};
+pub use validate::{
+    EventError, event_from_value, parse_event, validate, validate_id, validate_request,
+};

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Device;
 
+/// The `layer` of an answer from someone's own history: the service withholds it for a
+/// person erased since the artifacts were learned.
+pub const PERSONAL_LAYER: &str = "personal";
+
 /// A request to rewrite one recognised utterance before NLU.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -279,3 +279,21 @@ pub fn generated_events(n: usize, users: usize) -> Vec<TurnEvent> {
         })
         .collect()
 }
+
+/// Every byte of the files directly in `dir` (a store's database, write-ahead log and shared
+/// memory): what an erasure test searches for what it erased.
+pub fn files_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in fs_err::read_dir(dir).expect("the directory is readable") {
+        let path = entry.expect("the entry is readable").path();
+        if path.is_file() {
+            bytes.extend(fs_err::read(&path).expect("the file is readable"));
+        }
+    }
+    bytes
+}
+
+/// Whether `needle` occurs anywhere in `bytes`.
+pub fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}

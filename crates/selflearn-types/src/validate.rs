@@ -25,7 +25,8 @@ pub struct EventError {
 }
 
 impl EventError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// An error about `field` (`.` for the record itself).
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason: reason.into(),
@@ -33,8 +34,24 @@ impl EventError {
     }
 }
 
-/// Parses one event from JSON text and validates it.
+/// Parses one event from JSON text and validates it. An event is a JSON object: serde would
+/// also read a struct from an array of its fields in order, which no producer means.
 pub fn parse_event(json: &str) -> Result<TurnEvent, EventError> {
+    match json.trim_start().chars().next() {
+        Some('{') => {}
+        Some(c) => {
+            let found = match c {
+                '[' => "an array",
+                '"' => "a string",
+                _ => "something else",
+            };
+            return Err(EventError::new(
+                ".",
+                format!("expected a JSON object (one turn event), found {found}"),
+            ));
+        }
+        None => return Err(EventError::new(".", "empty record")),
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let event: TurnEvent = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
     de.end().map_err(|e| EventError::new(".", e.to_string()))?;
@@ -117,6 +134,20 @@ pub fn validate_request(request: &crate::RewriteRequest) -> Result<(), EventErro
     check_id("device.id", &request.device.id)
 }
 
+/// Checks one id (a user, source, device or event id): not empty, not too long, and nothing
+/// that looks like something else on screen or in a log: no control characters, and no
+/// invisible or direction-changing ones (zero-width, bidi overrides), with which two ids that
+/// read the same would be different people.
+pub fn validate_id(field: &str, id: &str) -> Result<(), EventError> {
+    check_id(field, id)
+}
+
+/// Characters that change how text is shown without being seen: zero-width characters,
+/// bidirectional marks, embeddings, overrides and isolates, the word joiner and the BOM.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{061C}')
+}
+
 fn check_id(field: &str, id: &str) -> Result<(), EventError> {
     check_non_empty(field, id)?;
     if id.len() > MAX_ID_LEN {
@@ -127,6 +158,15 @@ fn check_id(field: &str, id: &str) -> Result<(), EventError> {
     }
     if id.chars().any(char::is_control) {
         return Err(EventError::new(field, "contains a control character"));
+    }
+    if let Some(c) = id.chars().find(|&c| is_invisible(c)) {
+        return Err(EventError::new(
+            field,
+            format!(
+                "contains the invisible or direction-changing character U+{:04X}",
+                u32::from(c)
+            ),
+        ));
     }
     Ok(())
 }
@@ -240,5 +280,36 @@ mod tests {
         let err = parse_event(&json).unwrap_err();
         assert_eq!(err.field, "device.kind");
         assert!(err.reason.contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn ids_that_read_like_others_are_refused_and_plain_unicode_is_not() {
+        for (id, refused) in [
+            ("alice\u{200B}", true),
+            ("\u{202E}ecila", true),
+            ("al\u{2066}ice", true),
+            ("\u{FEFF}alice", true),
+            ("alice\u{7}", true),
+            ("zoë-müller", false),
+            ("用户-7", false),
+        ] {
+            let json = json_with(|v| v["user_id"] = id.into());
+            assert_eq!(parse_event(&json).is_err(), refused, "{id:?}");
+            assert_eq!(validate_id("source", id).is_err(), refused, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_must_be_an_object_not_an_array_of_its_fields() {
+        for (json, found) in [
+            ("[]", "an array"),
+            ("  [1, 2]", "an array"),
+            ("\"x\"", "a string"),
+            ("7", "something else"),
+        ] {
+            let err = parse_event(json).unwrap_err();
+            assert_eq!(err.field, ".", "{json}");
+            assert!(err.reason.contains(found), "{json}: {err}");
+        }
     }
 }

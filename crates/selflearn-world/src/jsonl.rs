@@ -19,7 +19,19 @@ pub struct JsonlFiles {
     pub turns: u64,
 }
 
+/// The files [`JsonlFiles::create`] writes in its directory: what an engine may read, then
+/// the evaluator's truth.
+pub const FILES: [&str; 3] = ["events.jsonl", "truth.jsonl", "goals.jsonl"];
+
 impl JsonlFiles {
+    /// Where each file is, for a person: `dir` as [`JsonlFiles::create`] was given it.
+    pub fn describe(dir: &Path) -> String {
+        let [events, truth, goals] = FILES.map(|name| dir.join(name).display().to_string());
+        format!(
+            "events (the engine's input): {events}\ntruth (the evaluator's only): {truth}, {goals}"
+        )
+    }
+
     /// Creates the three files in `dir` (created when missing).
     pub fn create(dir: &Path) -> crate::Result<Self> {
         fs_err::create_dir_all(dir)?;
@@ -27,9 +39,9 @@ impl JsonlFiles {
             fs_err::File::create(dir.join(name)).map(|f| BufWriter::with_capacity(1 << 20, f))
         };
         Ok(Self {
-            events: create("events.jsonl")?,
-            truth: create("truth.jsonl")?,
-            goals: create("goals.jsonl")?,
+            events: create(FILES[0])?,
+            truth: create(FILES[1])?,
+            goals: create(FILES[2])?,
             turns: 0,
         })
     }

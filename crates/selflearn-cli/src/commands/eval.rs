@@ -79,7 +79,7 @@ pub fn run(args: EvalArgs, config: &Config) -> anyhow::Result<Outcome> {
         tune_seed: args.tune_seed,
         miner: config.miner,
         online: config.online,
-        answer_cache: config.server.answer_cache,
+        answer_cache_bytes: config.server.answer_cache_bytes,
         funnel: args.funnel,
         teacher: None,
     };

@@ -1,5 +1,6 @@
-//! `selflearn forget USER`: deletes every event of one user from the event log. Every derived
-//! artifact (rewrite table, online indices, rankers) drops them at the next `learn`.
+//! `selflearn forget USER`: deletes every event of one user from the event log, scrubbed from
+//! its files. Every derived artifact drops them at the next `learn`. While `serve` runs, use
+//! its `DELETE /v1/users/{id}` instead (the running service holds the log).
 
 use clap::Args;
 use selflearn_log::EventLog;
@@ -12,16 +13,25 @@ use crate::config::Config;
 pub struct ForgetArgs {
     /// The user whose data to delete.
     pub user: String,
+    /// Only that installation's user of this id (every source when absent).
+    #[arg(long)]
+    pub source: Option<String>,
 }
 
 /// Deletes the user's events.
 pub fn run(args: ForgetArgs, config: &Config) -> anyhow::Result<Outcome> {
     let mut log = EventLog::open(&config.log.dir, &config.log.options())?;
-    let deleted = log.forget_user(&args.user)?;
+    let erased = log.forget(&args.user, args.source.as_deref())?;
     println!(
-        "deleted {deleted} events of {} from {}; run `selflearn learn` to drop them from every artifact",
+        "deleted {} events of {} from {}{}; run `selflearn learn` to drop them from every artifact",
+        erased.events,
         args.user,
-        config.log.dir.display()
+        config.log.dir.display(),
+        if erased.wal_truncated {
+            ""
+        } else {
+            " (a reader holds an older snapshot: the write-ahead log keeps their pages until it ends)"
+        }
     );
     Ok(Outcome::Clean)
 }

@@ -70,36 +70,13 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     );
     let set = learned.finish(&version, lexicon)?;
     set.save(&args.artifacts)?;
-    let report = &learned.report;
     println!(
-        "{} events, {} users, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {:.2} s",
-        report.log.events,
-        report.users,
-        report.sessions,
-        report.likely_defects,
-        set.table.entries.len(),
-        set.table.rolled_back.len(),
-        started.elapsed().as_secs_f64()
+        "{} (encoder {}, lexicon {origin})",
+        learned
+            .report
+            .summary(&set, started.elapsed().as_secs_f64()),
+        args.encoder.display()
     );
-    for dropped in &set.table.rolled_back {
-        println!(
-            "rolled back: {:?} -> {:?}: friction {:.2} over {} rewritten turns, {:.2} over {} without",
-            dropped.source,
-            dropped.target,
-            dropped.friction_rewritten,
-            dropped.rewritten_turns,
-            dropped.friction_without,
-            dropped.unrewritten_turns
-        );
-    }
-    if let Some((model, _, _)) = &set.online {
-        println!(
-            "online layers: {} global candidates, {} users with a personal index (encoder {}, {origin})",
-            model.global_len(),
-            model.personal_users().count(),
-            args.encoder.display()
-        );
-    }
     println!(
         "artifact set {} (version {version})",
         args.artifacts.display()

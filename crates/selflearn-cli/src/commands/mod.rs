@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod demo;
 pub mod eval;
 pub mod export;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Learn(args) => learn::run(args, &config),
         Command::Train(args) => train::run(args, &config),
         Command::Forget(args) => forget::run(args, &config),
+        Command::Check(args) => check::run(args, &config),
         Command::Token(args) => token::run(args),
     }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use selflearn_engine::{Layered, LoadedSet, manifest::MANIFEST_FILE};
 use selflearn_log::EventLog;
-use selflearn_server::{LoadError, NoRewrites, Rewriter, Watched};
+use selflearn_server::{NoRewrites, Rewriter, Watched};
 
 use super::Outcome;
 use crate::config::Config;
@@ -35,34 +35,18 @@ pub struct ServeArgs {
 /// Where `learn` writes its set by default.
 const DEFAULT_ARTIFACTS: &str = "selflearn-data/artifacts";
 
-/// The layers of the set in `dir`, as `serve` runs them, and the set's version.
-fn layered_from(dir: &Path, answer_cache: usize) -> Result<(Layered, String), LoadError> {
-    let set = LoadedSet::load(dir)?;
-    let version = set.manifest.version.clone();
-    Ok((set.serving(answer_cache), version))
-}
-
-/// Watches the set's manifest for the life of the process.
-fn watch(
-    dir: &Path,
-    every: Duration,
-    answer_cache: usize,
-) -> anyhow::Result<Arc<Watched<Layered>>> {
+/// The set in `dir` as `serve` runs it, watched for the life of the process: each new set
+/// whose digests match is swapped in whole.
+fn watch(dir: &Path, every: Duration, cache_bytes: u64) -> anyhow::Result<Arc<Watched<Layered>>> {
     let root = dir.to_path_buf();
     let watched = Watched::open(&dir.join(MANIFEST_FILE), move |_| {
-        layered_from(&root, answer_cache)
+        let set = LoadedSet::load(&root)?;
+        let version = set.manifest.version.clone();
+        Ok((set.serving(cache_bytes), version))
     })
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    selflearn_server::note(format_args!(
-        "artifact set {} (version {})",
-        dir.display(),
-        watched.version()
-    ));
-    Ok(Watched::check_every(
-        watched,
-        every,
-        format!("artifact set {}", dir.display()),
-    ))
+    let what = format!("artifact set {}", dir.display());
+    Ok(Watched::check_every(watched, every, what))
 }
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.
@@ -79,7 +63,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     let rewriter: Arc<dyn Rewriter> = if args.artifacts.is_some()
         || dir.join(MANIFEST_FILE).is_file()
     {
-        watch(&dir, every, config.server.answer_cache)?
+        watch(&dir, every, config.server.answer_cache_bytes)?
     } else {
         selflearn_server::note(format_args!(
             "no artifact set at {}; answering every rewrite request unchanged (run `selflearn learn`)",

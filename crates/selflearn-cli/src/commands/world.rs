@@ -168,15 +168,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<Outcome> {
         config.seed,
         sink.turns as f64 / seconds * 60.0
     );
-    println!(
-        "events (the engine's input): {}",
-        args.out.join("events.jsonl").display()
-    );
-    println!(
-        "truth (the evaluator's only): {}, {}",
-        args.out.join("truth.jsonl").display(),
-        args.out.join("goals.jsonl").display()
-    );
+    println!("{}", JsonlFiles::describe(&args.out));
     Ok(Outcome::Clean)
 }
 
@@ -204,17 +196,7 @@ fn nlu(args: NluArgs) -> anyhow::Result<Outcome> {
     let (markdown, report) = nlu_quality(&data, &label, args.seed, args.epochs, world);
     print!("{markdown}");
     if let Some(path) = &args.json {
-        #[derive(serde::Serialize)]
-        struct Saved<'a> {
-            data: &'a std::path::Path,
-            #[serde(flatten)]
-            report: &'a selflearn_eval::world_report::NluReport,
-        }
-        let saved = Saved {
-            data: &args.data,
-            report: &report,
-        };
-        fs_err::write(path, serde_json::to_string_pretty(&saved)?)?;
+        fs_err::write(path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(Outcome::Clean)
 }

@@ -49,3 +49,32 @@ proptest! {
         prop_assert_eq!(scan_all(&second), events);
     }
 }
+
+#[test]
+fn an_export_that_fails_leaves_no_partial_file_and_a_finished_one_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = EventLog::open(&dir.path().join("log"), &LogOptions::default()).unwrap();
+    log.append(&selflearn_types::testing::generated_events(30, 3))
+        .unwrap();
+    for name in ["out.jsonl", "out.parquet"] {
+        // A directory where the file should go: everything is written, the last move fails.
+        let blocked = dir.path().join(format!("blocked-{name}")).join(name);
+        fs_err::create_dir_all(&blocked).unwrap();
+        let err = selflearn_log::files::export(&log, &blocked, None, ScanOrder::Arrival);
+        assert!(err.is_err(), "{name}");
+        let left: Vec<_> = fs_err::read_dir(blocked.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(name)], "only the directory");
+        let out = dir.path().join(name);
+        let written = selflearn_log::files::export(&log, &out, None, ScanOrder::UserTime).unwrap();
+        assert_eq!(written, 30);
+        let back = if name.ends_with("parquet") {
+            read_parquet(&out).unwrap().count()
+        } else {
+            read_jsonl(std::io::BufReader::new(fs_err::File::open(&out).unwrap())).count()
+        };
+        assert_eq!(back, 30, "{name}");
+    }
+}

@@ -34,7 +34,7 @@ pub async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestReply>, ApiError> {
-    let body = json_body(&headers, body, state.config.max_body_bytes)?;
+    let body = json_body(&headers, body, &state.config)?;
     let records: Vec<&RawValue> = parse_json(&body)?;
     let limit = state.config.max_batch_events;
     if records.len() > limit {

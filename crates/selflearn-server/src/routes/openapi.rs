@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::routes::events::IngestReply;
 use crate::routes::health::{Health, Ready};
+use crate::routes::users::ForgetReply;
 use selflearn_types::{RewriteRequest, RewriteResponse, TurnEvent};
 
 /// Builds the document.
@@ -21,6 +22,7 @@ pub fn document() -> Value {
     let ready = generator.subschema_for::<Ready>();
     let rewrite_request = generator.subschema_for::<RewriteRequest>();
     let rewrite_response = generator.subschema_for::<RewriteResponse>();
+    let forget_reply = generator.subschema_for::<ForgetReply>();
     let mut schemas = generator.take_definitions(true);
     schemas.insert("Error".into(), error_schema());
     let error = |description: &str| {
@@ -47,9 +49,11 @@ pub fn document() -> Value {
                     "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                     "403": error("The token lacks the ingest role, or a record names another source than the token's"),
                     "409": error("An event id is already stored with other content (the error names its index); nothing of the batch was stored"),
+                    "408": error("The body did not arrive within body_read_timeout_ms"),
                     "413": error("Body or batch too large"),
+                    "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
                     "415": error("Content-Type is not application/json"),
-                    "422": error("A record is invalid or an event id repeats within the batch"),
+                    "422": error("Valid JSON but not an array of events, a record is invalid, or an event id repeats within the batch"),
                     "503": error("Shutting down")
                 }
             }},
@@ -75,9 +79,28 @@ pub fn document() -> Value {
                     "400": error("Empty body or invalid JSON"),
                     "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                     "403": error("The token lacks the rewrite role, or the request names another source than the token's"),
+                    "408": error("The body did not arrive within body_read_timeout_ms"),
                     "413": error("Body too large"),
+                    "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
                     "415": error("Content-Type is not application/json"),
-                    "422": error("An id no event could carry")
+                    "422": error("Valid JSON of the wrong shape (a field missing or mistyped), an id no event could carry, or a text past max_rewrite_text_bytes")
+                }
+            }},
+            "/v1/users/{user_id}": { "delete": {
+                "summary": "Erase one user: every event of theirs, durably, scrubbed from the log's files",
+                "description": "Answers once the deletion is committed and the database file no longer holds the user's events (secure delete, and the write-ahead log truncated unless a reader holds an older snapshot). From then on this process gives the user no personal rewrite; the next learn drops them from every artifact. A token bound to a source erases within its source.",
+                "parameters": [
+                    { "name": "user_id", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "source", "in": "query", "required": false, "schema": { "type": "string" },
+                      "description": "Only this installation's user of that id; every source when absent" }
+                ],
+                "responses": {
+                    "200": { "description": "Erased", "content": { "application/json": { "schema": forget_reply } } },
+                    "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                    "403": error("The token lacks the admin role, or names another source than the token's"),
+                    "422": error("A user id no event could carry"),
+                    "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                    "503": error("Shutting down")
                 }
             }},
             "/v1/openapi.json": { "get": {

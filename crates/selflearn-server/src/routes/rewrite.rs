@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
-use selflearn_types::{RewriteRequest, RewriteResponse};
+use selflearn_types::{PERSONAL_LAYER, RewriteRequest, RewriteResponse};
 
 use crate::AppState;
 use crate::auth::{Caller, stamped_source};
@@ -21,12 +21,37 @@ pub async fn post_rewrite(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<RewriteResponse>, ApiError> {
-    let body = json_body(&headers, body, state.config.max_body_bytes)?;
+    let body = json_body(&headers, body, &state.config)?;
     let mut request: RewriteRequest = parse_json(&body)?;
     selflearn_types::validate_request(&request).map_err(|e| ApiError::InvalidRequest {
         field: e.field,
         reason: e.reason,
     })?;
+    let limit = state.config.max_rewrite_text_bytes;
+    if request.text.len() > limit {
+        return Err(ApiError::InvalidRequest {
+            field: "text".into(),
+            reason: format!(
+                "is {} bytes long, at most {limit} allowed",
+                request.text.len()
+            ),
+        });
+    }
     request.source = stamped_source(&caller, request.source.take(), 0)?;
-    Ok(Json(state.rewriter.rewrite(&request)))
+    // Encoding and retrieval are CPU work: off the threads that drive every connection.
+    let rewriter = state.rewriter.clone();
+    let (request, answer) = tokio::task::spawn_blocking(move || {
+        let answer = rewriter.rewrite(&request);
+        (request, answer)
+    })
+    .await
+    .map_err(|_| ApiError::Internal("the rewriter panicked"))?;
+    if answer.layer.as_deref() == Some(PERSONAL_LAYER)
+        && state
+            .forgotten
+            .contains(&request.user_id, request.source.as_deref())
+    {
+        return Ok(Json(RewriteResponse::unchanged(request.text)));
+    }
+    Ok(Json(answer))
 }

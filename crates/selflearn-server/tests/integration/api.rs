@@ -30,6 +30,7 @@ impl TestApp {
             config: Arc::new(config),
             tokens: Arc::new(tokens),
             conflicts: Arc::default(),
+            forgotten: Arc::default(),
         };
         Self {
             dir,
@@ -232,23 +233,43 @@ async fn a_repeated_id_in_a_batch_is_refused_with_both_indexes() {
     assert_eq!(app.stored(), 0);
 }
 
+/// Valid JSON of the wrong shape is not "invalid JSON": 422, naming what is wrong.
 #[tokio::test]
-async fn a_body_that_is_not_an_array_is_a_bad_request() {
+async fn a_body_that_is_not_an_array_is_an_invalid_request_not_invalid_json() {
     let app = TestApp::new(ServerConfig::default());
     let one = serde_json::to_string(&sample_event()).unwrap();
     let (status, body) = app.post_json("/v1/events", one).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_error(&body, "invalid_json");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected a sequence"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
-async fn a_non_json_content_type_is_refused() {
+async fn a_non_json_or_non_utf8_content_type_is_refused() {
     let app = TestApp::new(ServerConfig::default());
-    let (status, body) = app
-        .send("POST", "/v1/events", Some("text/plain"), batch_with(|_| {}))
-        .await;
-    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_error(&body, "unsupported_media_type");
+    for content_type in [
+        "text/plain",
+        "application/json; charset=utf-16",
+        "application/json;charset=\"UTF-16LE\"",
+    ] {
+        let (status, body) = app
+            .send("POST", "/v1/events", Some(content_type), batch_with(|_| {}))
+            .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+        assert_error(&body, "unsupported_media_type");
+    }
+    for content_type in ["application/json; charset=UTF-8", "Application/JSON"] {
+        let (status, body) = app
+            .send("POST", "/v1/events", Some(content_type), batch_with(|_| {}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{content_type}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -280,7 +301,8 @@ async fn rewrite_answers_unchanged_without_artifacts() {
     let (status, body) = app
         .post_json("/v1/rewrite", json!({"user_id": "u1"}).to_string())
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_request");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -312,12 +334,23 @@ async fn every_documented_route_is_answered_by_the_router_and_others_are_not_fou
         .await;
     assert_eq!(status, StatusCode::OK);
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 5, "{paths:?}");
+    assert_eq!(paths.len(), 6, "{paths:?}");
     for (path, methods) in paths {
         for method in methods.as_object().unwrap().keys() {
+            // Path parameters (`{user_id}`) filled with a plain value.
+            let uri: Vec<String> = path
+                .split('/')
+                .map(|part| {
+                    if part.starts_with('{') {
+                        "u1".to_owned()
+                    } else {
+                        part.to_owned()
+                    }
+                })
+                .collect();
             let request = Request::builder()
                 .method(method.to_uppercase().as_str())
-                .uri(path)
+                .uri(uri.join("/"))
                 .header("content-type", "application/json")
                 .body(Body::from("{}"))
                 .unwrap();

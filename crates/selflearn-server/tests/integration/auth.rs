@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use selflearn_log::{EventLog, ScanOrder};
 use selflearn_server::auth::token_digest;
 use selflearn_server::{Role, ServerConfig, TokenConfig};
+use selflearn_types::testing::{files_bytes, holds};
 use selflearn_types::{RewriteRequest, RewriteResponse, Rewriter};
 use serde_json::{Value, json};
 
@@ -413,7 +414,13 @@ async fn the_service_stops_with_an_error_when_its_writer_ends() {
     let dead = std::thread::spawn(|| {});
     let stopped = tokio::time::timeout(
         std::time::Duration::from_secs(10),
-        selflearn_server::supervise(listener, app.router(), dead, std::future::pending()),
+        selflearn_server::supervise(
+            listener,
+            app.router(),
+            dead,
+            ServerConfig::default().limits(),
+            std::future::pending(),
+        ),
     )
     .await
     .expect("the service stops by itself");
@@ -422,4 +429,104 @@ async fn the_service_stops_with_an_error_when_its_writer_ends() {
         err.to_string().contains("events can no longer be stored"),
         "{err}"
     );
+}
+
+/// Answers every request from a personal layer.
+#[derive(Debug)]
+struct AlwaysPersonal;
+
+impl Rewriter for AlwaysPersonal {
+    fn rewrite(&self, request: &RewriteRequest) -> RewriteResponse {
+        RewriteResponse {
+            text: "play purple haze".into(),
+            rewritten: true,
+            layer: Some(selflearn_types::PERSONAL_LAYER.into()),
+            ..RewriteResponse::unchanged(request.text.clone())
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_admin_erases_a_user_through_the_service_and_the_files_no_longer_hold_them() {
+    let app = TestApp::with_rewriter(config(), Arc::new(AlwaysPersonal));
+    let batch = renumbered("erase", |v| {
+        for event in v.iter_mut() {
+            event["user_id"] = "alice".into();
+            event["asr"]["text"] = "open the garden gate at midnight".into();
+        }
+    });
+    let ((status, body), _) = app
+        .send_as(
+            Some(&bearer(KITCHEN)),
+            "POST",
+            "/v1/events",
+            Some("application/json"),
+            batch,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let before = files_bytes(app.dir.path());
+    assert!(holds(&before, "garden gate") && holds(&before, "alice"));
+    let ask = || async {
+        app.send_as(
+            Some(&bearer(KITCHEN)),
+            "POST",
+            "/v1/rewrite",
+            Some("application/json"),
+            rewrite_body(None),
+        )
+        .await
+        .0
+        .1
+    };
+    assert_eq!(ask().await["layer"], "personal");
+    // Only an admin erases; a bound admin only within its source.
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(KITCHEN), StatusCode::FORBIDDEN),
+    ] {
+        let ((got, body), _) = app
+            .send_as(
+                token.map(bearer).as_deref(),
+                "DELETE",
+                "/v1/users/alice",
+                None,
+                "",
+            )
+            .await;
+        assert_eq!(got, status, "{body}");
+    }
+    assert_eq!(app.stored(), 4, "nothing erased without the role");
+    let ((status, body), _) = app
+        .send_as(
+            Some(&bearer(OPS)),
+            "DELETE",
+            "/v1/users/alice?source=home-1",
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["deleted_events"], 4, "{body}");
+    assert_eq!(body["source"], "home-1", "{body}");
+    assert_eq!(body["wal_truncated"], true, "{body}");
+    assert_eq!(app.stored(), 0);
+    let after = files_bytes(app.dir.path());
+    assert!(!holds(&after, "garden gate"), "the user's words remain");
+    assert!(!holds(&after, "alice"), "the user id remains");
+    // The loaded artifacts still hold alice's personal index; the service withholds it.
+    let answer = ask().await;
+    assert_eq!(answer["rewritten"], false, "{answer}");
+    assert_eq!(answer["text"], "play jazz", "{answer}");
+    // An id no event could carry is refused.
+    let ((status, _), _) = app
+        .send_as(
+            Some(&bearer(OPS)),
+            "DELETE",
+            "/v1/users/alice%E2%80%8B",
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

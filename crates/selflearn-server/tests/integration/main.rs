@@ -1,4 +1,5 @@
-//! Integration tests of the HTTP API, driven through the router without a network.
+//! Integration tests of the HTTP API, driven through the router without a network, and of the
+//! connection limits, on a real listener.
 
 #![allow(
     clippy::unwrap_used,
@@ -7,3 +8,4 @@
 
 mod api;
 mod auth;
+mod limits;
