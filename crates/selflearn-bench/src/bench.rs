@@ -9,6 +9,8 @@
 //! the online layers) over world logs of growing size, and precomputed lookup latency.
 //!
 //! `selflearn-bench online`: online rewrite latency by index size ([`online`]).
+//!
+//! `selflearn-bench soak`: a running server under mixed traffic for minutes ([`crate::soak`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -52,6 +54,9 @@ pub enum BenchWhat {
     Learn(LearnBench),
     /// Online rewriting latency, in process and over HTTP, by index size.
     Online(online::OnlineBench),
+    /// Mixed ingest and rewrite traffic at a fixed rate against a running `selflearn serve`:
+    /// throughput, errors, p99 and the server's memory over time.
+    Soak(crate::soak::SoakBench),
 }
 
 /// Parameters of the learn benchmark.
@@ -127,6 +132,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::World(bench) => world(bench),
         BenchWhat::Learn(bench) => learn(bench),
         BenchWhat::Online(bench) => online::run(bench),
+        BenchWhat::Soak(bench) => crate::soak::run(bench),
     }
 }
 

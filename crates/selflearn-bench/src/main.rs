@@ -4,6 +4,7 @@
 
 mod bench;
 mod online;
+mod soak;
 
 use clap::Parser;
 

@@ -11,6 +11,7 @@ use selflearn_miner::MinerConfig;
 use selflearn_online::OnlineConfig;
 use selflearn_server::ServerConfig;
 use selflearn_signals::SignalConfig;
+use selflearn_types::sensitive::SensitiveConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
@@ -27,6 +28,8 @@ pub struct Config {
     pub online: OnlineConfig,
     /// Session building and friction detection (`learn`, `train`).
     pub signals: SignalConfig,
+    /// Rewrites toward sensitive requests, held until an operator approves them (`learn`).
+    pub sensitive: SensitiveConfig,
 }
 
 /// Prefix of environment overrides, e.g. `SELFLEARN__SERVER__BIND`.

@@ -144,14 +144,23 @@ impl LearnReport {
     /// What `learn` prints: what was read, what was learned, what was rolled back and why.
     pub fn summary(&self, set: &ArtifactSet, seconds: f64) -> String {
         let mut out = format!(
-            "{} events, {} users, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, in {seconds:.2} s",
+            "{} events, {} users, {} sessions, {} turns likely defective; {} rewrites mined, {} rolled back, {} held as sensitive, in {seconds:.2} s",
             self.log.events,
             self.users,
             self.sessions,
             self.likely_defects,
             set.table.entries.len(),
             set.table.rolled_back.len(),
+            set.table.held.len(),
         );
+        for held in &set.table.held {
+            out.push_str(&format!(
+                "\nheld for approval: {:?} -> {:?} ({}): add it to [sensitive] approved to serve it",
+                held.source,
+                held.target,
+                held.target_meaning.as_deref().unwrap_or("?")
+            ));
+        }
         for dropped in &set.table.rolled_back {
             out.push_str(&format!(
                 "\nrolled back: {:?} -> {:?}: friction {:.2} over {} rewritten turns, {:.2} over {} without",

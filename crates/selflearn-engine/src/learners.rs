@@ -9,6 +9,8 @@ use selflearn_online::{
     TrainConfig, train_held_apart,
 };
 
+use selflearn_types::sensitive::SensitiveConfig;
+
 use crate::learner::{Learner, UserTurns};
 
 /// Learns the precomputed rewrite table.
@@ -18,15 +20,24 @@ pub struct PrecomputedLearner {
     pub miner: Miner,
     /// The thresholds it mines with.
     pub config: MinerConfig,
+    /// Which rewrites are held for an operator's approval.
+    pub sensitive: SensitiveConfig,
 }
 
 impl PrecomputedLearner {
-    /// An empty learner mining with `config`.
+    /// An empty learner mining with `config`, holding sensitive rewrites by the default list.
     pub fn new(config: MinerConfig) -> Self {
         Self {
             miner: Miner::new(),
             config,
+            sensitive: SensitiveConfig::default(),
         }
+    }
+
+    /// The same, holding by `sensitive`.
+    pub fn with_sensitive(mut self, sensitive: SensitiveConfig) -> Self {
+        self.sensitive = sensitive;
+        self
     }
 }
 
@@ -47,7 +58,9 @@ impl Learner for PrecomputedLearner {
         Ok(RewriteTable::new(
             version,
             self.config,
-            self.miner.finish(&self.config),
+            self.miner
+                .finish(&self.config)
+                .hold_sensitive(&self.sensitive),
         ))
     }
 }
@@ -74,6 +87,13 @@ impl OnlineLayersLearner {
             lexicon,
             config,
         }
+    }
+
+    /// The same, keeping out of the global layer the sensitive requests `sensitive` does not
+    /// approve.
+    pub fn with_sensitive(mut self, sensitive: SensitiveConfig) -> Self {
+        self.learner.sensitive = sensitive;
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use selflearn_signals::{Session, TurnSignals, normalise, received_form};
+use selflearn_types::sensitive::{Meanings, SensitiveConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{Chain, Target};
@@ -107,6 +108,10 @@ pub struct RewriteEntry {
     /// Probability that a path from the source ends in success at the target
     /// (N[source][target] · R[target][success]): what ranks the candidates.
     pub path_success: f64,
+    /// What NLU most often understood the target as when it worked (`domain.intent`): what
+    /// decides whether the rewrite is sensitive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_meaning: Option<String>,
 }
 
 /// What became of one deployed rewrite: turns it fired on, and how many of them still looked
@@ -140,6 +145,8 @@ pub struct RolledBack {
 pub struct Mined {
     /// Rewrites that pass every threshold and were not rolled back.
     pub entries: Vec<RewriteEntry>,
+    /// Rewrites toward sensitive requests, held for an operator's approval.
+    pub held: Vec<RewriteEntry>,
     /// Rewrites that fired and did worse than no rewrite.
     pub rolled_back: Vec<RolledBack>,
 }
@@ -157,6 +164,8 @@ pub struct Miner {
     unrewritten: Vec<Fired>,
     /// Per (heard form, rewritten form) of a precomputed rewrite that fired.
     fired: BTreeMap<(usize, usize), Fired>,
+    /// Per state: what NLU understood its turns that worked as.
+    meanings: Vec<Meanings>,
 }
 
 /// The layer name precomputed rewrites carry in turn events.
@@ -177,6 +186,7 @@ impl Miner {
         self.forms.push(form);
         self.said.push(0);
         self.unrewritten.push(Fired::default());
+        self.meanings.push(Meanings::default());
         i
     }
 
@@ -215,7 +225,10 @@ impl Miner {
                     Target::State(next)
                 }
                 _ if signal.likely_defect() => Target::Failure,
-                _ => Target::Success,
+                _ => {
+                    self.meanings[state].count(turn);
+                    Target::Success
+                }
             };
             self.chain.add(state, target, 1.0);
         }
@@ -233,6 +246,7 @@ impl Miner {
             self.said[mine] += other.said[theirs];
             self.unrewritten[mine].turns += other.unrewritten[theirs].turns;
             self.unrewritten[mine].likely_defects += other.unrewritten[theirs].likely_defects;
+            self.meanings[mine].absorb(&other.meanings[theirs]);
             for (target, count) in other.chain.transitions(theirs) {
                 let target = match target {
                     Target::State(j) => Target::State(states[j]),
@@ -326,6 +340,7 @@ impl Miner {
                     source_success: direct[source],
                     target_success: direct[target],
                     path_success: visits.get(&target).copied().unwrap_or(0.0) * direct[target],
+                    target_meaning: self.meanings[target].main().map(str::to_owned),
                 };
                 // Ties go to the alphabetically first target, so that the result does not
                 // depend on the order states were first seen in.
@@ -344,7 +359,22 @@ impl Miner {
         Mined {
             entries,
             rolled_back,
+            held: Vec::new(),
         }
+    }
+}
+
+impl Mined {
+    /// Moves the rewrites toward sensitive requests that `policy` does not approve out of the
+    /// entries into `held`, for an operator to review.
+    pub fn hold_sensitive(mut self, policy: &SensitiveConfig) -> Self {
+        let (allowed, held): (Vec<_>, Vec<_>) = self
+            .entries
+            .into_iter()
+            .partition(|e| policy.allows(Some(&e.source), &e.target, e.target_meaning.as_deref()));
+        self.entries = allowed;
+        self.held.extend(held);
+        self
     }
 }
 
@@ -408,6 +438,46 @@ mod tests {
         let signals: Vec<Vec<TurnSignals>> =
             sessions.iter().map(|s| friction(s, &config)).collect();
         mine(&sessions, &signals, &MinerConfig::default())
+    }
+
+    /// The planted repair, but toward unlocking a door.
+    fn planted_unlock(users: usize) -> Vec<TurnEvent> {
+        let mut events = planted(users);
+        for event in &mut events {
+            event.asr.text = event
+                .asr
+                .text
+                .replace("play maj and dragons", "unlock the frond door")
+                .replace("play imagine dragons", "unlock the front door");
+            let nlu = event.nlu.as_mut().expect("the sample has NLU");
+            (nlu.domain, nlu.intent) = (Some("home".into()), "HassLockUnlock".into());
+        }
+        events
+    }
+
+    #[test]
+    fn a_rewrite_toward_a_sensitive_request_is_held_until_an_operator_approves_it() {
+        let held = mined_all(&planted_unlock(3)).hold_sensitive(&SensitiveConfig::default());
+        assert!(held.entries.is_empty(), "{:?}", held.entries);
+        assert_eq!(held.held.len(), 1);
+        assert_eq!(held.held[0].target, "unlock the front door");
+        assert_eq!(
+            held.held[0].target_meaning.as_deref(),
+            Some("home.HassLockUnlock")
+        );
+        let approved = SensitiveConfig {
+            approved: vec![selflearn_types::sensitive::Approved {
+                source: Some("unlock the frond door".into()),
+                target: "unlock the front door".into(),
+            }],
+            ..SensitiveConfig::default()
+        };
+        let served = mined_all(&planted_unlock(3)).hold_sensitive(&approved);
+        assert_eq!(served.entries.len(), 1);
+        assert!(served.held.is_empty());
+        // Not sensitive: nothing is held.
+        let music = mined_all(&planted(3)).hold_sensitive(&SensitiveConfig::default());
+        assert_eq!((music.entries.len(), music.held.len()), (1, 0));
     }
 
     #[test]

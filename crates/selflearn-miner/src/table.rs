@@ -43,6 +43,10 @@ pub struct RewriteTable {
     /// Rewrites this night's learn dropped because they did worse than no rewrite.
     #[serde(default)]
     pub rolled_back: Vec<RolledBack>,
+    /// Rewrites toward sensitive requests, not served until an operator approves them
+    /// (`[sensitive] approved`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<RewriteEntry>,
     #[serde(skip)]
     index: HashMap<String, usize>,
 }
@@ -56,6 +60,7 @@ impl RewriteTable {
             config,
             entries: mined.entries,
             rolled_back: mined.rolled_back,
+            held: mined.held,
             index: HashMap::new(),
         };
         table.reindex();
@@ -172,6 +177,7 @@ mod tests {
             source_success: 0.0,
             target_success: 1.0,
             path_success: 0.9,
+            target_meaning: None,
         }
     }
 
@@ -183,6 +189,7 @@ mod tests {
             Mined {
                 entries: vec![entry("play maj and dragons", "play imagine dragons")],
                 rolled_back: Vec::new(),
+                held: Vec::new(),
             },
         );
         let request = RewriteRequest {
@@ -219,6 +226,7 @@ mod tests {
             Mined {
                 entries: vec![entry("a b", "c d")],
                 rolled_back: Vec::new(),
+                held: Vec::new(),
             },
         );
         table.save(&path).unwrap();

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder, dot};
 use selflearn_signals::received_form;
+use selflearn_types::sensitive::{Meanings, SensitiveConfig};
 
 /// What the logs say about one request that worked.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,6 +80,8 @@ pub struct Successes {
     per_user: BTreeMap<String, BTreeMap<String, Candidate>>,
     /// Each person's provenance (`TurnEvent::provenance`): their source, or themselves.
     provenance: BTreeMap<String, String>,
+    /// What NLU understood each request as when it served.
+    meanings: BTreeMap<String, Meanings>,
 }
 
 /// What a request must have behind it to enter the global index.
@@ -111,6 +114,7 @@ impl Successes {
         if text.is_empty() {
             return;
         }
+        self.meanings.entry(text.clone()).or_default().count(turn);
         let person = turn.person().into_owned();
         self.provenance
             .entry(person.clone())
@@ -133,6 +137,9 @@ impl Successes {
         for (person, provenance) in other.provenance {
             self.provenance.entry(person).or_insert(provenance);
         }
+        for (text, meanings) in other.meanings {
+            self.meanings.entry(text).or_default().absorb(&meanings);
+        }
         for (user, requests) in other.per_user {
             let mine = self.per_user.entry(user).or_default();
             for (text, candidate) in requests {
@@ -146,8 +153,9 @@ impl Successes {
         }
     }
 
-    /// The global candidates: requests with `support` behind them.
-    pub fn global(&self, support: Support) -> Vec<Candidate> {
+    /// The global candidates: requests with `support` behind them, but for the sensitive ones
+    /// `sensitive` does not approve (they answer only their own people, from personal indices).
+    pub fn global(&self, support: Support, sensitive: &SensitiveConfig) -> Vec<Candidate> {
         type Backing<'a> = (Candidate, BTreeSet<&'a str>, BTreeMap<&'a str, u32>);
         let mut merged: BTreeMap<&str, Backing<'_>> = BTreeMap::new();
         for (user, requests) in &self.per_user {
@@ -175,9 +183,11 @@ impl Successes {
             .into_values()
             .filter(|(c, users, sources)| {
                 let top = sources.values().copied().max().unwrap_or(0);
+                let meaning = self.meanings.get(&c.text).and_then(Meanings::main);
                 users.len() as u32 >= support.min_users
                     && sources.len() as u32 >= support.min_sources
                     && f64::from(top) <= support.max_source_share * f64::from(c.served.max(1))
+                    && sensitive.allows(None, &c.text, meaning)
             })
             .map(|(mut c, users, _)| {
                 c.users = users.len() as u32;
@@ -427,6 +437,7 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use selflearn_types::Outcome;
+    use selflearn_types::testing::sample_event;
     use selflearn_types::testing::turn_saying as turn;
 
     use super::*;
@@ -442,7 +453,7 @@ mod tests {
         ] {
             s.observe(&turn(user, "x", 0, text, Outcome::Success));
         }
-        let global = s.global(Support::people(2));
+        let global = s.global(Support::people(2), &SensitiveConfig::default());
         assert_eq!(global.len(), 1);
         assert_eq!((global[0].served, global[0].users), (2, 2));
         let personal: Vec<String> = s.personal("a").into_iter().map(|c| c.text).collect();
@@ -473,25 +484,31 @@ mod tests {
             max_source_share: 1.0,
         };
         assert!(
-            one_source.global(support).is_empty(),
+            one_source
+                .global(support, &SensitiveConfig::default())
+                .is_empty(),
             "three users, one source"
         );
         let mut mixed = one_source.clone();
         mixed.observe(&served("ana", Some("home-1"), "4"));
-        assert_eq!(mixed.global(support).len(), 1, "a second source");
+        assert_eq!(
+            mixed.global(support, &SensitiveConfig::default()).len(),
+            1,
+            "a second source"
+        );
         let capped = Support {
             max_source_share: 0.5,
             ..support
         };
         assert!(
-            mixed.global(capped).is_empty(),
+            mixed.global(capped, &SensitiveConfig::default()).is_empty(),
             "three of four turns from one source"
         );
         let mut unsourced = Successes::default();
         unsourced.observe(&served("a", None, "1"));
         unsourced.observe(&served("b", None, "2"));
         assert_eq!(
-            unsourced.global(support).len(),
+            unsourced.global(support, &SensitiveConfig::default()).len(),
             1,
             "two people are two parties"
         );
@@ -583,5 +600,43 @@ mod tests {
         let hits = approximate.search(&queries[0], 5);
         assert_eq!(hits.len(), 5);
         assert!(hits.windows(2).all(|w| w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn sensitive_requests_stay_out_of_the_global_layer_unless_approved() {
+        let mut s = Successes::default();
+        for user in ["a", "b", "c"] {
+            for (text, intent) in [
+                ("unlock the front door", "HassLockUnlock"),
+                ("play jazz", "play_music"),
+            ] {
+                let mut turn = sample_event();
+                turn.user_id = user.into();
+                turn.asr.text = text.into();
+                let nlu = turn.nlu.as_mut().unwrap();
+                (nlu.domain, nlu.intent) = (None, intent.into());
+                s.observe(&turn);
+            }
+        }
+        let texts = |sensitive: &SensitiveConfig| -> Vec<String> {
+            s.global(Support::people(2), sensitive)
+                .into_iter()
+                .map(|c| c.text)
+                .collect()
+        };
+        assert_eq!(texts(&SensitiveConfig::default()), ["play jazz"]);
+        let approved = SensitiveConfig {
+            approved: vec![selflearn_types::sensitive::Approved {
+                source: None,
+                target: "unlock the front door".into(),
+            }],
+            ..SensitiveConfig::default()
+        };
+        assert_eq!(texts(&approved), ["play jazz", "unlock the front door"]);
+        assert_eq!(
+            s.personal("a").len(),
+            2,
+            "a person's own history keeps both"
+        );
     }
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use selflearn_signals::{Session, TurnSignals, normalise, normalised_chars, similarity_to};
+use selflearn_types::sensitive::SensitiveConfig;
 use selflearn_types::{RewriteRequest, RewriteResponse, person_key};
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +163,8 @@ pub struct OnlineLearner {
     /// that it is the same sample however the log was split and merged.
     served_as_heard: BTreeMap<u64, (String, String, String, usize)>,
     served_seen: usize,
+    /// Which requests stay out of the global layer until an operator approves them.
+    pub sensitive: SensitiveConfig,
 }
 
 impl OnlineLearner {
@@ -232,7 +235,7 @@ impl OnlineLearner {
     pub fn fuzzy_baseline(&self, min_users: u32, threshold: f64) -> crate::fuzzy::FuzzyRewriter {
         crate::fuzzy::FuzzyRewriter::new(
             self.successes
-                .global(Support::people(min_users))
+                .global(Support::people(min_users), &self.sensitive)
                 .into_iter()
                 .map(|c| c.text)
                 .collect(),
@@ -272,7 +275,10 @@ impl OnlineLearner {
         config: OnlineConfig,
         version: impl Into<String>,
     ) -> crate::Result<OnlineModel> {
-        let global = Index::build(self.successes.global(config.support()), &encoder);
+        let global = Index::build(
+            self.successes.global(config.support(), &self.sensitive),
+            &encoder,
+        );
         let personal: HashMap<String, Index> = self
             .successes
             .users()

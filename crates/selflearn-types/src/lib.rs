@@ -15,6 +15,7 @@ pub mod durable;
 pub mod event;
 pub mod rewrite;
 pub mod schema;
+pub mod sensitive;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;

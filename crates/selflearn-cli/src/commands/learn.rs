@@ -51,7 +51,8 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         encoder,
         Arc::new(Lexicon::parse(&lexicon, &origin)?),
         config.online,
-    );
+    )
+    .with_sensitive(config.sensitive.clone());
     // Drawn only on a terminal.
     let style =
         indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})");
@@ -59,7 +60,7 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     let learned = learn(
         &log,
         &config.signals,
-        PrecomputedLearner::new(config.miner),
+        PrecomputedLearner::new(config.miner).with_sensitive(config.sensitive.clone()),
         Some(online),
         |read| bar.set_position(read),
     )?;
