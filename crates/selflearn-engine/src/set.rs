@@ -167,16 +167,29 @@ fn remove_stale(dir: &Path, current: &Manifest, previous: Option<&Manifest>) -> 
 /// The manifest at `path`, checked: its format, and that every file it names is a bare name
 /// in its directory.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let len = fs_err::metadata(path)?.len();
+    if len > MAX_MANIFEST_BYTES {
+        return Err(EngineError::Manifest {
+            path: path.to_path_buf(),
+            reason: format!("{len} bytes, more than a manifest holds"),
+        });
+    }
+    parse_manifest(&fs_err::read(path)?, path)
+}
+
+/// A manifest from its bytes, with the checks of [`read_manifest`]; `path` names it in errors.
+pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
     let invalid = |reason: String| EngineError::Manifest {
         path: path.to_path_buf(),
         reason,
     };
-    let len = fs_err::metadata(path)?.len();
-    if len > MAX_MANIFEST_BYTES {
-        return Err(invalid(format!("{len} bytes, more than a manifest holds")));
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(invalid(format!(
+            "{} bytes, more than a manifest holds",
+            bytes.len()
+        )));
     }
-    let text = fs_err::read_to_string(path)?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
     if manifest.format != MANIFEST_FORMAT {
         return Err(invalid(format!(
             "format {} is not {MANIFEST_FORMAT}",

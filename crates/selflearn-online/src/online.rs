@@ -298,7 +298,7 @@ impl OnlineLearner {
             global,
             personal,
             forms: self.forms.clone(),
-            templates: self.templates.finish(config.min_users),
+            templates: self.templates.finish(config.support(), &self.sensitive),
             global_ranker: Ranker::never(config.threshold),
             personal_ranker: Ranker::never(config.threshold),
         };

@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use selflearn_signals::{normalise, similarity};
 use selflearn_types::TurnEvent;
+use selflearn_types::sensitive::{Meanings, SensitiveConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::index::Candidate;
+use crate::index::{Candidate, Support};
 use crate::phonetic::Lexicon;
 
 /// The words around one slot's value in requests that served people.
@@ -162,11 +163,49 @@ fn comparable(a: &str, b: &str) -> bool {
     a.min(b) * 2 >= a.max(b)
 }
 
+/// Who stands behind a carrier or a value: the people it served, the turns it served per
+/// source (a person without a source is their own), and the meanings NLU gave it. A template
+/// fills requests nobody said, so it needs the same support from several sources as a global
+/// candidate: one client inventing users cannot plant a carrier or a value.
+#[derive(Debug, Clone, Default)]
+struct Backers {
+    users: BTreeSet<String>,
+    served_by_source: BTreeMap<String, u32>,
+    meanings: Meanings,
+}
+
+impl Backers {
+    fn count(&mut self, turn: &TurnEvent) {
+        self.users.insert(turn.person().into_owned());
+        *self
+            .served_by_source
+            .entry(turn.provenance().into_owned())
+            .or_default() += 1;
+        self.meanings.count(turn);
+    }
+
+    fn absorb(&mut self, other: Backers) {
+        self.users.extend(other.users);
+        for (source, n) in other.served_by_source {
+            *self.served_by_source.entry(source).or_default() += n;
+        }
+        self.meanings.absorb(&other.meanings);
+    }
+
+    fn enough(&self, support: Support) -> bool {
+        let served: u32 = self.served_by_source.values().sum();
+        let top = self.served_by_source.values().copied().max().unwrap_or(0);
+        self.users.len() as u32 >= support.min_users
+            && self.served_by_source.len() as u32 >= support.min_sources
+            && f64::from(top) <= support.max_source_share * f64::from(served.max(1))
+    }
+}
+
 /// Accumulates carriers and values from requests that served their user as heard.
 #[derive(Debug, Clone, Default)]
 pub struct TemplateLearner {
-    carriers: BTreeMap<(String, String, String), (Candidate, BTreeSet<String>)>,
-    values: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    carriers: BTreeMap<(String, String, String), (Candidate, Backers)>,
+    values: BTreeMap<String, BTreeMap<String, Backers>>,
 }
 
 impl TemplateLearner {
@@ -194,52 +233,60 @@ impl TemplateLearner {
                 words[end..].join(" "),
                 slot.name.clone(),
             );
-            let (support, users) = self.carriers.entry(key).or_default();
+            let (support, backers) = self.carriers.entry(key).or_default();
             support.count(turn);
-            users.insert(turn.person().into_owned());
+            backers.count(turn);
             self.values
                 .entry(slot.name.clone())
                 .or_default()
                 .entry(value.clone())
                 .or_default()
-                .insert(turn.person().into_owned());
+                .count(turn);
         }
     }
 
     /// Adds another accumulation's carriers and values.
     pub fn merge(&mut self, other: TemplateLearner) {
-        for (key, (support, users)) in other.carriers {
-            let (mine, my_users) = self.carriers.entry(key).or_default();
+        for (key, (support, backers)) in other.carriers {
+            let (mine, my_backers) = self.carriers.entry(key).or_default();
             mine.absorb(&support);
-            my_users.extend(users);
+            my_backers.absorb(backers);
         }
         for (slot, values) in other.values {
             let mine = self.values.entry(slot).or_default();
-            for (value, users) in values {
-                mine.entry(value).or_default().extend(users);
+            for (value, backers) in values {
+                mine.entry(value).or_default().absorb(backers);
             }
         }
     }
 
-    /// Carriers and values that served at least `min_users` distinct people.
-    pub fn finish(&self, min_users: u32) -> Templates {
+    /// Carriers and values with `support` behind them (distinct people, distinct sources, no
+    /// source past its share), but for carriers of a sensitive meaning that `sensitive` does
+    /// not approve by the carrier's text (`unlock {lock}`).
+    pub fn finish(&self, support: Support, sensitive: &SensitiveConfig) -> Templates {
         let carriers = self
             .carriers
             .iter()
-            .filter(|(_, (_, users))| users.len() as u32 >= min_users)
-            .map(|((before, after, slot), (support, users))| Carrier {
+            .map(|((before, after, slot), (candidate, backers))| {
+                let text = [before.as_str(), &format!("{{{slot}}}"), after.as_str()]
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (before, after, slot, candidate, backers, text)
+            })
+            .filter(|(.., backers, text)| {
+                backers.enough(support) && sensitive.allows(None, text, backers.meanings.main())
+            })
+            .map(|(before, after, slot, candidate, backers, text)| Carrier {
                 before: before.clone(),
                 after: after.clone(),
                 slot: slot.clone(),
                 support: Candidate {
-                    text: [before.as_str(), &format!("{{{slot}}}"), after.as_str()]
-                        .iter()
-                        .filter(|p| !p.is_empty())
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    users: users.len() as u32,
-                    ..support.clone()
+                    text,
+                    users: backers.users.len() as u32,
+                    ..candidate.clone()
                 },
             })
             .collect();
@@ -249,10 +296,10 @@ impl TemplateLearner {
             .map(|(slot, values)| {
                 let kept = values
                     .iter()
-                    .filter(|(_, users)| users.len() as u32 >= min_users)
-                    .map(|(text, users)| Value {
+                    .filter(|(_, backers)| backers.enough(support))
+                    .map(|(text, backers)| Value {
                         text: text.clone(),
-                        users: users.len() as u32,
+                        users: backers.users.len() as u32,
                     })
                     .collect::<Vec<_>>();
                 (slot.clone(), kept)
@@ -294,7 +341,7 @@ mod tests {
         for t in turns {
             learner.observe(t);
         }
-        learner.finish(2)
+        learner.finish(Support::people(2), &SensitiveConfig::default())
     }
 
     #[test]
@@ -357,5 +404,108 @@ mod tests {
         let round_trip: Templates =
             serde_json::from_str(&serde_json::to_string(&templates).unwrap()).unwrap();
         assert_eq!(round_trip.reindexed(), templates);
+    }
+
+    fn from_source(mut turn: TurnEvent, source: &str) -> TurnEvent {
+        turn.source = Some(source.into());
+        turn
+    }
+
+    #[test]
+    fn carriers_and_values_one_source_invents_people_for_are_not_templates() {
+        // Four made-up people of one installation back a carrier and a value: the value is
+        // never put in, however many people it claims.
+        let planted: Vec<TurnEvent> = ["p1", "p2", "p3", "p4"]
+            .iter()
+            .flat_map(|user| {
+                [
+                    from_source(
+                        served(
+                            user,
+                            "play some unlock front door",
+                            ("artist", "unlock front door"),
+                        ),
+                        "attacker",
+                    ),
+                    from_source(
+                        served(
+                            user,
+                            "play unlock front door",
+                            ("artist", "unlock front door"),
+                        ),
+                        "attacker",
+                    ),
+                ]
+            })
+            .collect();
+        let support = Support {
+            min_users: 2,
+            min_sources: 2,
+            max_source_share: 0.8,
+        };
+        let finish = |turns: &[TurnEvent]| {
+            let mut learner = TemplateLearner::default();
+            for t in turns {
+                learner.observe(t);
+            }
+            learner.finish(support, &SensitiveConfig::default())
+        };
+        let templates = finish(&planted);
+        assert!(templates.is_empty(), "{:?}", templates.carriers);
+        assert!(templates.values.is_empty(), "{:?}", templates.values);
+        // The same turns from two households are templates: the rule refuses the attack, not
+        // the pattern.
+        let organic: Vec<TurnEvent> = planted
+            .iter()
+            .map(|t| {
+                let home = if matches!(t.user_id.as_str(), "p1" | "p2") {
+                    "home-1"
+                } else {
+                    "home-2"
+                };
+                from_source(t.clone(), home)
+            })
+            .collect();
+        let templates = finish(&organic);
+        assert!(!templates.is_empty());
+        assert!(
+            !templates
+                .fill("play some unlock front dor", &Lexicon::default())
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_carrier_of_a_sensitive_meaning_is_a_template_only_once_approved() {
+        let lock = |user: &str, value: &str| {
+            let mut turn = served(user, &format!("unlock the {value}"), ("lock", value));
+            if let Some(nlu) = turn.nlu.as_mut() {
+                nlu.domain = Some("home".into());
+                nlu.intent = "HassLockUnlock".into();
+            }
+            turn
+        };
+        let turns = [
+            lock("a", "front door"),
+            lock("b", "back door"),
+            lock("c", "front door"),
+        ];
+        let finish = |sensitive: &SensitiveConfig| {
+            let mut learner = TemplateLearner::default();
+            for t in &turns {
+                learner.observe(t);
+            }
+            learner.finish(Support::people(2), sensitive)
+        };
+        let policy = SensitiveConfig::default();
+        assert!(finish(&policy).is_empty());
+        let approved = SensitiveConfig {
+            approved: vec![selflearn_types::sensitive::Approved {
+                source: None,
+                target: "unlock the {lock}".into(),
+            }],
+            ..policy
+        };
+        assert_eq!(finish(&approved).len(), 1);
     }
 }
