@@ -6,6 +6,7 @@ use selflearn_log::{EventLog, ScanOrder};
 use selflearn_signals::SignalConfig;
 use selflearn_types::TurnEvent;
 
+use crate::insights::InsightsLearner;
 use crate::learner::{Learner, UserTurns, by_user};
 use crate::learners::{OnlineLayersLearner, PrecomputedLearner};
 use crate::manifest::{LogDigest, LogRange};
@@ -33,6 +34,8 @@ pub struct Learned {
     pub precomputed: PrecomputedLearner,
     /// The online layers' learner, when they are learned.
     pub online: Option<OnlineLayersLearner>,
+    /// What the dashboard shows of the log.
+    pub insights: InsightsLearner,
 }
 
 /// Visits every user of `log` in (user, time) order with their sessions and signals; memory
@@ -85,6 +88,7 @@ pub fn learn(
 ) -> crate::Result<Learned> {
     let _span = tracing::info_span!("learn").entered();
     let mut report = LearnReport::default();
+    let mut insights = InsightsLearner::default();
     report.log = for_each_user(
         log,
         signals,
@@ -98,6 +102,7 @@ pub fn learn(
                 .filter(|s| s.likely_defect())
                 .count() as u64;
             precomputed.observe(turns);
+            insights.observe(turns);
             if let Some(online) = online.as_mut() {
                 online.observe(turns);
             }
@@ -108,6 +113,7 @@ pub fn learn(
         report,
         precomputed,
         online,
+        insights,
     })
 }
 
@@ -136,6 +142,7 @@ impl Learned {
             log: self.report.log.clone(),
             table,
             online,
+            insights: Some(self.insights.finish(version)?),
         })
     }
 }
@@ -267,6 +274,9 @@ mod tests {
         assert_eq!(loaded.manifest, manifest);
         assert_eq!(loaded.table.unwrap(), set.table);
         assert_eq!(loaded.online.unwrap().version(), "v1");
+        let insights = loaded.insights.unwrap();
+        assert_eq!(insights.days.iter().map(|d| d.turns).sum::<u64>(), 180);
+        assert_eq!(insights.failing[0].text, "play maj and dragons");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`manifest`] and [`set`]: an artifact set is a directory with a manifest naming each
 //!   artifact's kind, format, digest and inputs; it is saved durably and loaded as one unit,
 //!   and refused when a digest does not match.
+//! - [`insights`]: what the dashboard shows of the log, learned like any artifact.
 //! - [`layered`]: the one composition of the rewriting layers that `serve`, the evaluation's
 //!   assistant and the benchmarks all run.
 
@@ -16,6 +17,7 @@
 pub mod driver;
 pub mod error;
 pub mod inputs;
+pub mod insights;
 pub mod layered;
 pub mod learner;
 pub mod learners;
@@ -25,8 +27,9 @@ pub mod set;
 pub use driver::{LearnReport, Learned, for_each_user, learn};
 pub use error::{EngineError, Result};
 pub use inputs::{encoder_at, lexicon_text};
+pub use insights::{Insights, InsightsLearner};
 pub use layered::Layered;
 pub use learner::{Learner, UserTurns, by_user};
 pub use learners::{EncoderLearner, OnlineLayersLearner, PrecomputedLearner};
 pub use manifest::{ArtifactEntry, Kind, LogRange, Manifest};
-pub use set::{ArtifactSet, LoadedSet};
+pub use set::{ArtifactSet, LoadedSet, SetSummary};

@@ -23,6 +23,8 @@ pub enum Kind {
     Encoder,
     /// The pronunciation lexicon the online layers' rankers use.
     Lexicon,
+    /// What the dashboard shows of the log (days, failing requests, applied rewrites).
+    Insights,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::Online => ("online", "json"),
             Kind::Encoder => ("encoder", "safetensors"),
             Kind::Lexicon => ("lexicon", "jsonl"),
+            Kind::Insights => ("insights", "json"),
         }
     }
 }

@@ -13,6 +13,7 @@ use selflearn_online::{Encoder, Lexicon, OnlineModel};
 use selflearn_types::durable::write_atomically;
 
 use crate::error::{EngineError, Result};
+use crate::insights::{INSIGHTS_FORMAT, Insights};
 use crate::manifest::{
     ArtifactEntry, Kind, LogRange, MANIFEST_FILE, MANIFEST_FORMAT, Manifest, digest,
 };
@@ -31,6 +32,8 @@ pub struct ArtifactSet {
     pub table: RewriteTable,
     /// The online layers, with the encoder and the lexicon text they were learned with.
     pub online: Option<(OnlineModel, Encoder, Arc<str>)>,
+    /// What the dashboard shows, when it was learned.
+    pub insights: Option<Insights>,
 }
 
 /// A set as `serve` loads it: every digest checked.
@@ -42,6 +45,8 @@ pub struct LoadedSet {
     pub table: Option<RewriteTable>,
     /// The online layers, with their encoder and lexicon, when the set has them.
     pub online: Option<OnlineModel>,
+    /// What the dashboard shows, when the set has it.
+    pub insights: Option<Insights>,
 }
 
 fn now_ms() -> i64 {
@@ -113,6 +118,14 @@ impl ArtifactSet {
                 inputs,
             )?;
         }
+        if let Some(insights) = &self.insights {
+            write(
+                Kind::Insights,
+                INSIGHTS_FORMAT,
+                &insights.to_bytes(),
+                BTreeMap::new(),
+            )?;
+        }
         let manifest = Manifest {
             format: MANIFEST_FORMAT,
             version: self.version.clone(),
@@ -143,6 +156,7 @@ fn remove_stale(dir: &Path, current: &Manifest, previous: Option<&Manifest>) -> 
             Kind::Online,
             Kind::Encoder,
             Kind::Lexicon,
+            Kind::Insights,
         ]
         .iter()
         .any(|k| {
@@ -230,6 +244,45 @@ fn origin(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// What a set says about itself without loading its online layers: the manifest, the
+/// precomputed table and the insights, each checked against its digest. What the dashboard
+/// reads on every view, cheaply.
+#[derive(Debug)]
+pub struct SetSummary {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The precomputed rewrites, when the set has them.
+    pub table: Option<RewriteTable>,
+    /// What the dashboard shows, when the set has it.
+    pub insights: Option<Insights>,
+}
+
+impl SetSummary {
+    /// Reads the summary of the set in `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest = read_manifest(&dir.join(MANIFEST_FILE))?;
+        let table = match manifest.entry(Kind::RewriteTable) {
+            Some(entry) => {
+                let (path, bytes) = checked(dir, entry)?;
+                Some(RewriteTable::from_bytes(&bytes, &origin(&path))?)
+            }
+            None => None,
+        };
+        let insights = match manifest.entry(Kind::Insights) {
+            Some(entry) => {
+                let (path, bytes) = checked(dir, entry)?;
+                Some(Insights::from_bytes(&bytes, &path)?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            manifest,
+            table,
+            insights,
+        })
+    }
+}
+
 impl LoadedSet {
     /// The set's layers as `serve` runs them: the table, then both online layers behind an
     /// answer cache of `answer_cache_bytes`.
@@ -296,12 +349,23 @@ impl LoadedSet {
             }
             None => None,
         };
+        let insights = match manifest.entry(Kind::Insights) {
+            Some(entry) => {
+                let (path, bytes) = checked(dir, entry)?;
+                Some(Insights::from_bytes(&bytes, &path)?)
+            }
+            None => None,
+        };
         for (kind, version) in [
             (
                 Kind::RewriteTable,
                 table.as_ref().map(|t| t.version.as_str()),
             ),
             (Kind::Online, online.as_ref().map(OnlineModel::version)),
+            (
+                Kind::Insights,
+                insights.as_ref().map(|i| i.version.as_str()),
+            ),
         ] {
             if let Some(version) = version.filter(|v| *v != manifest.version) {
                 return Err(EngineError::Mismatch {
@@ -318,6 +382,7 @@ impl LoadedSet {
             manifest,
             table,
             online,
+            insights,
         })
     }
 }
@@ -347,6 +412,11 @@ mod tests {
                 Encoder::random(encoder_seed),
                 Arc::from("{\"word\": \"a\", \"prons\": [[\"AH0\"]]}\n"),
             )),
+            insights: Some(Insights {
+                format: INSIGHTS_FORMAT,
+                version: version.into(),
+                ..Insights::default()
+            }),
         }
     }
 
@@ -413,8 +483,8 @@ mod tests {
             .collect();
         names.sort();
         assert!(names.iter().all(|n| !n.contains(".v1.")), "{names:?}");
-        assert_eq!(names.iter().filter(|n| n.contains(".v2.")).count(), 4);
-        assert_eq!(names.iter().filter(|n| n.contains(".v3.")).count(), 4);
+        assert_eq!(names.iter().filter(|n| n.contains(".v2.")).count(), 5);
+        assert_eq!(names.iter().filter(|n| n.contains(".v3.")).count(), 5);
         assert_eq!(LoadedSet::load(dir.path()).unwrap().manifest.version, "v3");
     }
 

@@ -299,7 +299,7 @@ pub async fn require(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(error) => error.into_response(),
+        Err(error) => crate::limit::refused_unread(&request, error.into_response()),
     }
 }
 

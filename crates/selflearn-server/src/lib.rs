@@ -29,6 +29,7 @@ pub use artifact::{LoadError, Reload, Watched};
 pub use auth::{Caller, Role, TokenConfig, Tokens};
 pub use config::ServerConfig;
 pub use error::ApiError;
+pub use routes::admin::AdminViews;
 pub use selflearn_types::{NoRewrites, Rewriter};
 use writer::LogWriter;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub conflicts: Arc<std::sync::atomic::AtomicU64>,
     /// People erased while this process runs.
     pub forgotten: Arc<Forgotten>,
+    /// What the dashboard shows; `None`: its routes answer 404.
+    pub admin: Option<Arc<dyn AdminViews>>,
 }
 
 /// People erased while this process runs, as (source, or `None` for every source; user id):
@@ -87,8 +90,39 @@ pub type Route = (
 
 /// Every route of the service. The router is built from this table alone, and the OpenAPI
 /// document is tested against it.
-pub fn route_table() -> [Route; 6] {
+pub fn route_table() -> [Route; 12] {
     [
+        ("get", "/", None, get(routes::admin::get_page)),
+        (
+            "get",
+            "/v1/admin/overview",
+            Some(Role::Admin),
+            get(routes::admin::get_overview),
+        ),
+        (
+            "get",
+            "/v1/admin/sessions/{user_id}",
+            Some(Role::Admin),
+            get(routes::admin::get_session),
+        ),
+        (
+            "get",
+            "/v1/admin/blocks",
+            Some(Role::Admin),
+            get(routes::admin::get_blocks),
+        ),
+        (
+            "post",
+            "/v1/admin/blocks",
+            Some(Role::Admin),
+            post(routes::admin::post_block),
+        ),
+        (
+            "delete",
+            "/v1/admin/blocks",
+            Some(Role::Admin),
+            delete(routes::admin::delete_block),
+        ),
         (
             "post",
             "/v1/events",
@@ -191,6 +225,18 @@ pub async fn serve(
     rewriter: Arc<dyn Rewriter>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_dashboard(listener, log, config, rewriter, None, shutdown).await
+}
+
+/// As [`serve`], with the dashboard's views (`GET /` and the `/v1/admin` routes).
+pub async fn serve_with_dashboard(
+    listener: TcpListener,
+    log: EventLog,
+    config: ServerConfig,
+    rewriter: Arc<dyn Rewriter>,
+    admin: Option<Arc<dyn AdminViews>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     check_exposure(&config, listener.local_addr()?)?;
     let tokens = Tokens::from_config(&config.tokens).map_err(std::io::Error::other)?;
     let limits = config.limits();
@@ -202,6 +248,7 @@ pub async fn serve(
         tokens: Arc::new(tokens),
         conflicts: Arc::default(),
         forgotten: Arc::default(),
+        admin,
     });
     supervise(listener, app, writer_thread, limits, shutdown).await
 }

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod blocked;
 pub mod durable;
 pub mod event;
 pub mod rewrite;

@@ -1,7 +1,8 @@
 //! `selflearn serve`: the HTTP service over the configured event log, until SIGTERM or Ctrl-C.
 //! `POST /v1/rewrite` answers from the artifact set `learn` wrote, through the engine's layered
 //! rewriter (the composition the A/B measures); a watcher swaps in each new set whole when its
-//! manifest changes, and refuses one whose digests do not match (the old one stays).
+//! manifest changes, and refuses one whose digests do not match (the old one stays). Answers
+//! pass the operator's block list; `GET /` is the dashboard.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use selflearn_dashboard::Dashboard;
 use selflearn_engine::{Layered, LoadedSet, manifest::MANIFEST_FILE};
 use selflearn_log::EventLog;
-use selflearn_server::{NoRewrites, Rewriter, Watched};
+use selflearn_server::{AdminViews, NoRewrites, Rewriter, Watched};
+use selflearn_types::blocked::{BlockList, Blocking};
 
 use super::Outcome;
 use crate::config::Config;
@@ -71,6 +74,11 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
         ));
         Arc::new(NoRewrites)
     };
+    // Blocks outlive every set: kept beside the log, they veto whatever layer answers.
+    let blocks =
+        Arc::new(BlockList::open(&config.log.dir).with_context(|| "cannot read the block list")?);
+    let rewriter: Arc<dyn Rewriter> = Arc::new(Blocking::new(rewriter, blocks.clone()));
+    let dashboard: Arc<dyn AdminViews> = Arc::new(Dashboard::new(&dir, &config.log.dir, blocks));
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&config.server.bind)
@@ -84,11 +92,12 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
             config.log.dir.display()
         );
         std::io::stdout().flush()?;
-        selflearn_server::serve(
+        selflearn_server::serve_with_dashboard(
             listener,
             log,
             config.server,
             rewriter,
+            Some(dashboard),
             selflearn_server::shutdown_signal(),
         )
         .await

@@ -7,7 +7,7 @@ use selflearn_types::{Outcome, TurnEvent};
 use crate::{selflearn, text};
 
 /// Three people fail with a misrecognised request and succeed right after with the right one.
-fn reformulations() -> Vec<TurnEvent> {
+pub(crate) fn reformulations() -> Vec<TurnEvent> {
     reformulations_of(3)
 }
 
@@ -80,7 +80,7 @@ fn artifact(paths: &Paths, kind: &str) -> std::path::PathBuf {
 }
 
 /// Ingests `events` into a new log under `dir` and learns an artifact set from it.
-fn ingest_and_learn(dir: &std::path::Path, events: &[TurnEvent]) -> Paths {
+pub(crate) fn ingest_and_learn(dir: &std::path::Path, events: &[TurnEvent]) -> Paths {
     let log = dir.join("log");
     let file = dir.join("events.jsonl");
     write_jsonl(fs_err::File::create(&file).unwrap(), events).unwrap();

@@ -5,6 +5,7 @@
     reason = "a test should fail loudly on any unexpected error"
 )]
 
+mod dashboard;
 mod eval;
 mod ingest;
 mod learn;

@@ -5,6 +5,7 @@ use axum::Json;
 use schemars::generate::SchemaSettings;
 use serde_json::{Value, json};
 
+use crate::routes::admin::{BlockRequest, BlocksReply};
 use crate::routes::events::IngestReply;
 use crate::routes::health::{Health, Ready};
 use crate::routes::users::ForgetReply;
@@ -23,6 +24,8 @@ pub fn document() -> Value {
     let rewrite_request = generator.subschema_for::<RewriteRequest>();
     let rewrite_response = generator.subschema_for::<RewriteResponse>();
     let forget_reply = generator.subschema_for::<ForgetReply>();
+    let block_request = generator.subschema_for::<BlockRequest>();
+    let blocks_reply = generator.subschema_for::<BlocksReply>();
     let mut schemas = generator.take_definitions(true);
     schemas.insert("Error".into(), error_schema());
     let error = |description: &str| {
@@ -103,6 +106,80 @@ pub fn document() -> Value {
                     "503": error("Shutting down")
                 }
             }},
+            "/": { "get": {
+                "summary": "The dashboard page (it holds no data: its script asks for an admin token and fetches the /v1/admin fragments)",
+                "responses": { "200": { "description": "HTML", "content": { "text/html": {} } } }
+            }},
+            "/v1/admin/overview": { "get": {
+                "summary": "The dashboard's overview, server-rendered HTML with SVG charts: artifacts in force, defect rate and friction signals per day, rewrites applied by layer, failing requests, the rewrite table with its evidence, wins and losses after deployment, rollbacks, held and blocked rewrites",
+                "responses": {
+                    "200": { "description": "An HTML fragment", "content": { "text/html": {} } },
+                    "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                    "403": error("The token lacks the admin role"),
+                    "404": error("The service runs without the dashboard's views"),
+                    "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                    "503": error("The artifact set cannot be read now")
+                }
+            }},
+            "/v1/admin/sessions/{user_id}": { "get": {
+                "summary": "One person's sessions replayed from the log: each turn with what was heard, the rewrite, NLU's reading, the outcome, the answer and the friction signals it raised (the latest 500 turns)",
+                "parameters": [
+                    { "name": "user_id", "in": "path", "required": true, "schema": { "type": "string" } },
+                    { "name": "source", "in": "query", "required": false, "schema": { "type": "string" },
+                      "description": "The person's installation; a token bound to a source sees only its own" }
+                ],
+                "responses": {
+                    "200": { "description": "An HTML fragment", "content": { "text/html": {} } },
+                    "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                    "403": error("The token lacks the admin role, or names another source than the token's"),
+                    "404": error("The service runs without the dashboard's views"),
+                    "422": error("A user id no event could carry"),
+                    "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                    "503": error("The log cannot be read now")
+                }
+            }},
+            "/v1/admin/blocks": {
+                "get": {
+                    "summary": "Rewrites an operator blocked",
+                    "responses": {
+                        "200": { "description": "The block list", "content": { "application/json": { "schema": blocks_reply.clone() } } },
+                        "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                        "403": error("The token lacks the admin role"),
+                        "404": error("The service runs without the dashboard's views"),
+                        "429": error("Too many requests at once (max_concurrent_requests); see Retry-After")
+                    }
+                },
+                "post": {
+                    "summary": "Block a rewrite: from the answer on, it is never served, whatever later learns find (the list is saved beside the event log before the answer)",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": block_request.clone() } } },
+                    "responses": {
+                        "200": { "description": "The block list after the change", "content": { "application/json": { "schema": blocks_reply.clone() } } },
+                        "400": error("Empty body or invalid JSON"),
+                        "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                        "403": error("The token lacks the admin role"),
+                        "404": error("The service runs without the dashboard's views"),
+                        "415": error("Content-Type is not application/json"),
+                        "422": error("No target, a target without words, or a text past max_rewrite_text_bytes"),
+                        "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                        "503": error("The block list cannot be saved")
+                    }
+                },
+                "delete": {
+                    "summary": "Lift a block (the same source and target it was made with)",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": block_request } } },
+                    "responses": {
+                        "200": { "description": "The block list after the change", "content": { "application/json": { "schema": blocks_reply } } },
+                        "400": error("Empty body or invalid JSON"),
+                        "401": error("No bearer token, or an unknown one (when tokens are configured)"),
+                        "403": error("The token lacks the admin role"),
+                        "404": error("The service runs without the dashboard's views"),
+                        "415": error("Content-Type is not application/json"),
+                        "422": error("No target, or a text past max_rewrite_text_bytes"),
+                        "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                        "503": error("The block list cannot be saved")
+                    }
+                }
+            },
             "/v1/openapi.json": { "get": {
                 "summary": "This document",
                 "responses": { "200": { "description": "OpenAPI 3.1 document" } }

@@ -31,6 +31,7 @@ impl TestApp {
             tokens: Arc::new(tokens),
             conflicts: Arc::default(),
             forgotten: Arc::default(),
+            admin: None,
         };
         Self {
             dir,

@@ -258,3 +258,45 @@ async fn shutdown_does_not_wait_past_its_drain_for_stalled_clients() {
     let took = running.shut_down().await;
     assert!(took < Duration::from_secs(3), "{took:?}");
 }
+
+#[tokio::test]
+async fn a_request_refused_before_its_body_is_read_says_the_connection_closes() {
+    let config = ServerConfig {
+        tokens: vec![selflearn_server::TokenConfig {
+            name: "ops".into(),
+            sha256: selflearn_server::auth::token_digest("right"),
+            roles: vec![selflearn_server::Role::Admin],
+            source: None,
+        }],
+        ..quick()
+    };
+    let running = start(config, Arc::new(selflearn_server::NoRewrites)).await;
+    // Keep-alive, a body, a wrong token: the client must be told not to reuse the connection.
+    let mut stream = running.connect().await;
+    stream
+        .write_all(
+            b"POST /v1/events HTTP/1.1\r\nhost: x\r\nauthorization: Bearer wrong\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n[]",
+        )
+        .await
+        .unwrap();
+    let answer = read_to_close(&mut stream, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    // Without a body nothing is left unread: the refusal keeps the connection.
+    let mut stream = running.connect().await;
+    stream
+        .write_all(b"GET /v1/admin/blocks HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 401"), "{answer}");
+    assert!(!answer.contains("connection: close"), "{answer}");
+    running.shut_down().await;
+}
