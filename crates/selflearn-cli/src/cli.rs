@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    check, demo, eval, export, forget, ingest, learn, schema, serve, token, train, world,
+    check, demo, eval, export, forget, ingest, learn, rewrites, schema, serve, token, train, world,
 };
 
 /// Self-learning engine for voice and conversational assistants.
@@ -38,6 +38,9 @@ pub enum Command {
     /// Learn from the event log: sessions, friction signals, precomputed rewrites, the online
     /// layers' indices and rankers.
     Learn(learn::LearnArgs),
+    /// The precomputed rewrites the set serves, as `{"source", "target"}` pairs (blocked ones
+    /// left out), for tools that read rewrites from a file.
+    Rewrites(rewrites::RewritesArgs),
     /// Train the online layers' retrieval encoder on the log's reformulation pairs.
     Train(train::TrainArgs),
     /// Delete every event of one user, scrubbed from the log's files (derived artifacts drop

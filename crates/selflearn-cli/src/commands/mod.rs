@@ -7,6 +7,7 @@ pub mod export;
 pub mod forget;
 pub mod ingest;
 pub mod learn;
+pub mod rewrites;
 pub mod schema;
 pub mod serve;
 pub mod token;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::World(args) => world::run(args),
         Command::Eval(args) => eval::run(args, &config),
         Command::Learn(args) => learn::run(args, &config),
+        Command::Rewrites(args) => rewrites::run(args, &config),
         Command::Train(args) => train::run(args, &config),
         Command::Forget(args) => forget::run(args, &config),
         Command::Check(args) => check::run(args, &config),

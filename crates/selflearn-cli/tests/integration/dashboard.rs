@@ -79,6 +79,20 @@ async fn block(url: &str, method: reqwest::Method, token: &str) -> (u16, serde_j
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// What `selflearn rewrites` lists for the set and the log's block list.
+fn served_pairs(dir: &Path) -> serde_json::Value {
+    let out = crate::selflearn(
+        &dir.join("log"),
+        &[
+            "rewrites",
+            "--artifacts",
+            dir.join("artifacts").to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", crate::text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// How many values the chart `name` plots.
 fn points(html: &str, name: &str) -> usize {
     let at = html
@@ -130,6 +144,10 @@ async fn the_dashboard_shows_what_was_learned_and_a_block_changes_the_next_answe
     );
 
     assert!(rewritten(&url, "play maj and dragons").await);
+    assert_eq!(
+        served_pairs(dir.path()),
+        serde_json::json!([{"source": "play maj and dragons", "target": "play imagine dragons"}])
+    );
     assert_eq!(block(&url, reqwest::Method::POST, ASSISTANT).await.0, 403);
     let (status, list) = block(&url, reqwest::Method::POST, ADMIN).await;
     assert_eq!(status, 200, "{list}");
@@ -140,6 +158,11 @@ async fn the_dashboard_shows_what_was_learned_and_a_block_changes_the_next_answe
     );
     let (_, html) = get(&overview, Some(ADMIN)).await;
     assert!(html.contains("<td>blocked</td>"));
+    assert_eq!(
+        served_pairs(dir.path()),
+        serde_json::json!([]),
+        "nor exported"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 
