@@ -161,27 +161,35 @@ pub fn router(state: AppState) -> Router {
     let slots = Arc::new(tokio::sync::Semaphore::new(concurrent));
     let body_deadline = std::time::Duration::from_millis(config.body_read_timeout_ms);
     let max_body = config.max_body_bytes;
-    route_table()
+    // One method router per path: the table lists each method of a path on its own line.
+    let mut paths: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for (_, path, role, handler) in route_table() {
+        let handler = match role {
+            Some(role) => {
+                let tokens = tokens.clone();
+                let slots = slots.clone();
+                handler
+                    .route_layer(axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            auth::require(tokens.clone(), role, request, next)
+                        },
+                    ))
+                    .route_layer(axum::middleware::from_fn(
+                        move |request: axum::extract::Request, next: axum::middleware::Next| {
+                            limit::one_of(slots.clone(), concurrent, request, next)
+                        },
+                    ))
+            }
+            None => handler,
+        };
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => paths.push((path, handler)),
+        }
+    }
+    paths
         .into_iter()
-        .fold(Router::new(), |router, (_, path, role, handler)| {
-            let handler = match role {
-                Some(role) => {
-                    let tokens = tokens.clone();
-                    let slots = slots.clone();
-                    handler
-                        .route_layer(axum::middleware::from_fn(
-                            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                                auth::require(tokens.clone(), role, request, next)
-                            },
-                        ))
-                        .route_layer(axum::middleware::from_fn(
-                            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                                limit::one_of(slots.clone(), concurrent, request, next)
-                            },
-                        ))
-                }
-                None => handler,
-            };
+        .fold(Router::new(), |router, (path, handler)| {
             router.route(path, handler)
         })
         .fallback(routes::not_found)

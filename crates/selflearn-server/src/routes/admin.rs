@@ -48,7 +48,7 @@ pub async fn get_page() -> Response {
 
 fn views(state: &AppState) -> Result<Arc<dyn AdminViews>, ApiError> {
     state.admin.clone().ok_or_else(|| {
-        ApiError::NotFound("the dashboard (serve runs without an event log view)".into())
+        ApiError::Unavailable("this service runs without the dashboard's views".into())
     })
 }
 

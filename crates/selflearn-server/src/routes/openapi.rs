@@ -116,9 +116,8 @@ pub fn document() -> Value {
                     "200": { "description": "An HTML fragment", "content": { "text/html": {} } },
                     "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                     "403": error("The token lacks the admin role"),
-                    "404": error("The service runs without the dashboard's views"),
                     "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
-                    "503": error("The artifact set cannot be read now")
+                    "503": error("The artifact set cannot be read now, or the service runs without the dashboard's views")
                 }
             }},
             "/v1/admin/sessions/{user_id}": { "get": {
@@ -132,10 +131,9 @@ pub fn document() -> Value {
                     "200": { "description": "An HTML fragment", "content": { "text/html": {} } },
                     "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                     "403": error("The token lacks the admin role, or names another source than the token's"),
-                    "404": error("The service runs without the dashboard's views"),
                     "422": error("A user id no event could carry"),
                     "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
-                    "503": error("The log cannot be read now")
+                    "503": error("The log cannot be read now, or the service runs without the dashboard's views")
                 }
             }},
             "/v1/admin/blocks": {
@@ -145,8 +143,8 @@ pub fn document() -> Value {
                         "200": { "description": "The block list", "content": { "application/json": { "schema": blocks_reply.clone() } } },
                         "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                         "403": error("The token lacks the admin role"),
-                        "404": error("The service runs without the dashboard's views"),
-                        "429": error("Too many requests at once (max_concurrent_requests); see Retry-After")
+                        "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
+                        "503": error("The service runs without the dashboard's views")
                     }
                 },
                 "post": {
@@ -157,11 +155,10 @@ pub fn document() -> Value {
                         "400": error("Empty body or invalid JSON"),
                         "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                         "403": error("The token lacks the admin role"),
-                        "404": error("The service runs without the dashboard's views"),
                         "415": error("Content-Type is not application/json"),
                         "422": error("No target, a target without words, or a text past max_rewrite_text_bytes"),
                         "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
-                        "503": error("The block list cannot be saved")
+                        "503": error("The block list cannot be saved, or the service runs without the dashboard's views")
                     }
                 },
                 "delete": {
@@ -172,11 +169,10 @@ pub fn document() -> Value {
                         "400": error("Empty body or invalid JSON"),
                         "401": error("No bearer token, or an unknown one (when tokens are configured)"),
                         "403": error("The token lacks the admin role"),
-                        "404": error("The service runs without the dashboard's views"),
                         "415": error("Content-Type is not application/json"),
                         "422": error("No target, or a text past max_rewrite_text_bytes"),
                         "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
-                        "503": error("The block list cannot be saved")
+                        "503": error("The block list cannot be saved, or the service runs without the dashboard's views")
                     }
                 }
             },
