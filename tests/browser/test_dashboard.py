@@ -118,7 +118,7 @@ def test_every_chart_plots_the_learned_log(server, page):
     assert page.locator("[data-table='failing'] tbody tr").count() > 0
     assert page.locator("[data-table='applied'] tbody tr").count() > 0
     SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / "overview.png"))
 
 
 def test_one_persons_sessions_are_replayed(server, page):
@@ -132,7 +132,7 @@ def test_one_persons_sessions_are_replayed(server, page):
     page.click("#who button")
     expect(page.locator(f"[data-session-user='{user}']")).to_be_visible()
     assert page.locator("[data-session-user] [data-table='turns'] tbody tr").count() > 0
-    page.screenshot(path=str(SHOTS / "sessions.png"), full_page=False)
+    page.locator("[data-session-user] table").first.screenshot(path=str(SHOTS / "sessions.png"))
 
 
 def first_user(url: str) -> str:
@@ -163,7 +163,7 @@ def test_blocking_a_rewrite_on_the_page_changes_the_next_answer(server, page):
     expect(page.locator("[data-table='blocked'] tbody tr")).to_have_count(1)
     after = rewrite(url, source)
     assert not after["rewritten"] and after["text"] == source, after
-    page.screenshot(path=str(SHOTS / "blocked.png"), full_page=False)
+    row.screenshot(path=str(SHOTS / "blocked.png"))
     # And lifting it from the page serves it again.
     page.locator("[data-table='blocked'] button[data-action='unblock']").click()
     expect(page.locator("[data-table='blocked'] tbody tr")).to_have_count(0)
