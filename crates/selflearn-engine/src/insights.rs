@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use selflearn_types::text::words;
+use selflearn_types::text::normalise;
 
 use crate::learner::{Learner, UserTurns};
 
@@ -152,10 +152,6 @@ pub struct InsightsLearner {
     applied: HashMap<(String, String, String), (u64, u64)>,
 }
 
-fn normalised(text: &str) -> String {
-    words(text).join(" ")
-}
-
 impl Learner for InsightsLearner {
     type Artifact = Insights;
 
@@ -188,8 +184,8 @@ impl Learner for InsightsLearner {
                     *day.rewritten.entry(rewrite.layer.clone()).or_default() += 1;
                     let key = (
                         rewrite.layer.clone(),
-                        normalised(&rewrite.original_text),
-                        normalised(&rewrite.rewritten_text),
+                        normalise(&rewrite.original_text),
+                        normalise(&rewrite.rewritten_text),
                     );
                     let counts = self.applied.entry(key).or_default();
                     counts.0 += 1;
@@ -199,7 +195,7 @@ impl Learner for InsightsLearner {
                     .rewrite
                     .as_ref()
                     .map_or(turn.asr.text.as_str(), |r| r.original_text.as_str());
-                let text = normalised(heard);
+                let text = normalise(heard);
                 if text.is_empty() {
                     continue;
                 }

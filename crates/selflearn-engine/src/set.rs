@@ -301,14 +301,11 @@ impl LoadedSet {
     /// against its digest, and the online layers against the encoder and lexicon digests they
     /// were learned with. Any mismatch refuses the whole set.
     pub fn load(dir: &Path) -> Result<Self> {
-        let manifest = read_manifest(&dir.join(MANIFEST_FILE))?;
-        let table = match manifest.entry(Kind::RewriteTable) {
-            Some(entry) => {
-                let (path, bytes) = checked(dir, entry)?;
-                Some(RewriteTable::from_bytes(&bytes, &origin(&path))?)
-            }
-            None => None,
-        };
+        let SetSummary {
+            manifest,
+            table,
+            insights,
+        } = SetSummary::load(dir)?;
         let online = match manifest.entry(Kind::Online) {
             Some(entry) => {
                 let (path, bytes) = checked(dir, entry)?;
@@ -346,13 +343,6 @@ impl LoadedSet {
                     OnlineModel::from_bytes(&bytes, &origin(&path), encoder)?
                         .with_lexicon(Arc::new(lexicon)),
                 )
-            }
-            None => None,
-        };
-        let insights = match manifest.entry(Kind::Insights) {
-            Some(entry) => {
-                let (path, bytes) = checked(dir, entry)?;
-                Some(Insights::from_bytes(&bytes, &path)?)
             }
             None => None,
         };

@@ -1,11 +1,6 @@
 //! Text comparison for repeats and reformulations.
 
-use selflearn_types::text::words;
-
-/// Lower-cased words without punctuation (apostrophes kept), single-spaced.
-pub fn normalise(text: &str) -> String {
-    words(text).join(" ")
-}
+pub use selflearn_types::text::normalise;
 
 /// Normalised character similarity in [0, 1]: 1 − Levenshtein distance / longer length.
 pub fn similarity(a: &str, b: &str) -> f64 {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::durable::write_atomically;
 use crate::rewrite::{RewriteRequest, RewriteResponse, Rewriter};
-use crate::text::words;
+use crate::text::normalise;
 
 /// The block list's file name in the log directory.
 pub const BLOCKED_FILE: &str = "blocked-rewrites.json";
@@ -36,11 +36,6 @@ impl Block {
     fn covers(&self, source: &str, target: &str) -> bool {
         self.target == target && self.source.as_deref().is_none_or(|s| s == source)
     }
-}
-
-/// The text as blocks compare it: lower-cased words.
-pub fn normalised(text: &str) -> String {
-    words(text).join(" ")
 }
 
 /// The block list, loaded from and saved to its file durably: a block is acknowledged only
@@ -119,7 +114,7 @@ impl BlockList {
     pub fn is_blocked(&self, source: &str, target: &str) -> bool {
         let blocks = self.blocks.read().unwrap_or_else(PoisonError::into_inner);
         !blocks.is_empty() && {
-            let (source, target) = (normalised(source), normalised(target));
+            let (source, target) = (normalise(source), normalise(target));
             blocks.iter().any(|b| b.covers(&source, &target))
         }
     }
@@ -133,8 +128,8 @@ impl BlockList {
         at_ms: i64,
     ) -> Result<bool, BlockError> {
         let block = Block {
-            source: source.map(normalised).filter(|s| !s.is_empty()),
-            target: normalised(target),
+            source: source.map(normalise).filter(|s| !s.is_empty()),
+            target: normalise(target),
             at_ms,
         };
         if block.target.is_empty() {
@@ -154,8 +149,8 @@ impl BlockList {
     /// Lifts a block (the same source and target as it was made with); returns whether there
     /// was one.
     pub fn unblock(&self, source: Option<&str>, target: &str) -> Result<bool, BlockError> {
-        let source = source.map(normalised).filter(|s| !s.is_empty());
-        let target = normalised(target);
+        let source = source.map(normalise).filter(|s| !s.is_empty());
+        let target = normalise(target);
         self.change(|blocks| {
             let before = blocks.len();
             blocks.retain(|b| !(b.source == source && b.target == target));

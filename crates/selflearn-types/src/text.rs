@@ -20,6 +20,12 @@ pub fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lower-cased words without punctuation (apostrophes kept), single-spaced: the form every
+/// layer, the block list and the dashboard compare requests in.
+pub fn normalise(text: &str) -> String {
+    words(text).join(" ")
+}
+
 /// Levenshtein distance between two sequences (substitutions, insertions, deletions).
 pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let mut previous: Vec<usize> = (0..=b.len()).collect();
