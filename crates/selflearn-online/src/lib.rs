@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+mod bert;
 pub mod cache;
 pub mod distill;
 pub mod encoder;

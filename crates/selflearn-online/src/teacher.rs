@@ -7,12 +7,12 @@
 //! It takes milliseconds a query, too slow for the request path, so it serves as the teacher of
 //! the fast encoder ([`crate::distill`]) and as a reference for retrieval quality.
 
+use crate::bert::{Bert, BertConfig};
 use crate::error::OnlineError;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, Tokenizer};
 
 /// Files a teacher directory must hold.
@@ -23,7 +23,7 @@ const MAX_TOKENS: usize = 64;
 
 /// The pretrained sentence encoder.
 pub struct Teacher {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     dim: usize,
 }
@@ -51,7 +51,7 @@ impl Teacher {
         let config_path = file(TEACHER_FILES[0])?;
         let weights = file(TEACHER_FILES[1])?;
         let tokenizer_path = file(TEACHER_FILES[2])?;
-        let config: Config = fs_err::read_to_string(&config_path)
+        let config: BertConfig = fs_err::read_to_string(&config_path)
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
             .map_err(|reason| OnlineError::TeacherFiles {
@@ -65,7 +65,7 @@ impl Teacher {
             }
         })?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model = BertModel::load(vb, &config).map_err(|e| OnlineError::TeacherFiles {
+        let model = Bert::load(vb, &config).map_err(|e| OnlineError::TeacherFiles {
             path: weights.clone(),
             reason: e.to_string(),
         })?;
@@ -117,7 +117,7 @@ impl Teacher {
         let types = rows(tokenizers::Encoding::get_type_ids).map_err(|e| run(&e))?;
         let mask = rows(tokenizers::Encoding::get_attention_mask).map_err(|e| run(&e))?;
         let pooled = (|| {
-            let states = self.model.forward(&ids, &types, Some(&mask))?;
+            let states = self.model.forward(&ids, &types, &mask)?;
             let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
             let summed = states.broadcast_mul(&mask)?.sum(1)?;
             let counts = mask.sum(1)?;
@@ -190,8 +190,8 @@ pub(crate) mod tests {
         fs_err::write(dir.join("config.json"), config.to_string()).unwrap();
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let config: Config = serde_json::from_value(config).unwrap();
-        BertModel::load(vb, &config).unwrap();
+        let config: BertConfig = serde_json::from_value(config).unwrap();
+        Bert::load(vb, &config).unwrap();
         varmap.save(dir.join("model.safetensors")).unwrap();
     }
 
