@@ -46,3 +46,8 @@ NO_DEVICE_ID: Final = "ha-assist"
 ANONYMOUS_USER_ID: Final = "anonymous"
 
 SCHEMA_VERSION: Final = 1
+
+# The action that writes learned rewrites as custom sentences, and the file it reads by
+# default (relative to the configuration directory), as `selflearn rewrites --out` writes it.
+SERVICE_EXPORT_SENTENCES: Final = "export_sentences"
+DEFAULT_RULES_FILE: Final = "selflearn-rewrites.json"
