@@ -25,6 +25,11 @@ impl AveragedWeights {
         self.weights[i]
     }
 
+    /// All current weights, for decoding during training.
+    pub fn current(&self) -> &[f32] {
+        &self.weights
+    }
+
     /// Adds `delta` to weight `i`.
     pub fn update(&mut self, i: usize, delta: f32) {
         self.weights[i] += delta;

@@ -111,46 +111,80 @@ fn gold_tags(
     tags
 }
 
-/// Viterbi decoding over per-position emission scores.
-fn viterbi(
-    emission: &[Vec<f32>],
-    transition: impl Fn(Option<usize>, usize) -> f32,
-    tags: usize,
-) -> Vec<usize> {
-    if emission.is_empty() {
+/// Emission scores of every position, `tags` per position in one flat row: for each tag the
+/// sum of its features' weights, added in feature order (feature-major, so each feature's
+/// weights are read as one contiguous row).
+fn emission_scores(feats: &[Vec<usize>], tags: usize, weight: impl Fn(usize) -> f32) -> Vec<f32> {
+    // -0.0 is the start of `Iterator::sum` for floats: the scores equal a per-tag sum's bits.
+    let mut scores = vec![-0.0f32; feats.len() * tags];
+    for (ids, row) in feats.iter().zip(scores.chunks_exact_mut(tags)) {
+        for &f in ids {
+            for (t, score) in row.iter_mut().enumerate() {
+                *score += weight(f * tags + t);
+            }
+        }
+    }
+    scores
+}
+
+/// Viterbi decoding over per-position emission scores (`tags` per position, flat).
+/// `transitions` has a row per previous tag and a last row for the sentence start, a column
+/// per tag. Ties go to the lowest previous tag, and the first of equal final scores wins.
+fn viterbi(emission: &[f32], transitions: &[f32], tags: usize) -> Vec<usize> {
+    let positions = emission.len() / tags;
+    if positions == 0 {
         return Vec::new();
     }
+    let start = &transitions[tags * tags..(tags + 1) * tags];
     let mut score = vec![f32::NEG_INFINITY; tags];
     for tag in 0..tags {
         if allowed(None, tag) {
-            score[tag] = transition(None, tag) + emission[0][tag];
+            score[tag] = start[tag] + emission[tag];
         }
     }
-    let mut back = vec![vec![0usize; tags]; emission.len()];
-    for (i, scores) in emission.iter().enumerate().skip(1) {
-        let mut next = vec![f32::NEG_INFINITY; tags];
-        for tag in 0..tags {
-            let mut best = (f32::NEG_INFINITY, 0);
-            let candidates: Box<dyn Iterator<Item = usize>> = if tag != 0 && tag % 2 == 0 {
-                Box::new([tag - 1, tag].into_iter())
-            } else {
-                Box::new(0..tags)
-            };
-            for previous in candidates {
-                let s = score[previous] + transition(Some(previous), tag);
-                if s > best.0 {
-                    best = (s, previous);
+    let mut back = vec![0u32; positions * tags];
+    let mut best = vec![f32::NEG_INFINITY; tags];
+    // The best previous tag of each tag, as a float (exact below 2^24) so that the select
+    // below is one vector blend.
+    let mut arg = vec![0f32; tags];
+    for (i, scores) in emission.chunks_exact(tags).enumerate().skip(1) {
+        best.fill(f32::NEG_INFINITY);
+        arg.fill(0.0);
+        // Previous tags in increasing order with a strict `>`: the lowest of equal wins.
+        // Branch-free, so that the loop over tags is vectorised.
+        for (previous, row) in transitions.chunks_exact(tags).take(tags).enumerate() {
+            let base = score[previous];
+            let previous = previous as f32;
+            for ((b, a), &t) in best.iter_mut().zip(arg.iter_mut()).zip(row) {
+                let s = base + t;
+                let better = s > *b;
+                *b = if better { s } else { *b };
+                *a = if better { previous } else { *a };
+            }
+        }
+        let from = &mut back[i * tags..(i + 1) * tags];
+        for (f, &a) in from.iter_mut().zip(&arg) {
+            *f = a as u32;
+        }
+        // `I-x` may only continue `B-x` or `I-x`.
+        for tag in (2..tags).step_by(2) {
+            let mut pick = (f32::NEG_INFINITY, 0);
+            for previous in [tag - 1, tag] {
+                let s = score[previous] + transitions[previous * tags + tag];
+                if s > pick.0 {
+                    pick = (s, previous as u32);
                 }
             }
-            next[tag] = best.0 + scores[tag];
-            back[i][tag] = best.1;
+            (best[tag], from[tag]) = pick;
         }
-        score = next;
+        for ((s, b), e) in score.iter_mut().zip(&best).zip(scores) {
+            *s = b + e;
+        }
     }
     let mut tag = (0..tags).fold(0, |best, t| if score[t] > score[best] { t } else { best });
-    let mut path = vec![tag; emission.len()];
-    for i in (1..emission.len()).rev() {
-        tag = back[i][tag];
+    let mut path = vec![tag; positions];
+    for i in (1..positions).rev() {
+        tag = back[i * tags + tag] as usize;
         path[i - 1] = tag;
     }
     path
@@ -199,15 +233,8 @@ impl SlotTagger {
             order.shuffle(&mut rng);
             for &i in &order {
                 let (feats, gold) = &encoded[i];
-                let emission: Vec<Vec<f32>> = feats
-                    .iter()
-                    .map(|ids| {
-                        (0..tags)
-                            .map(|t| ids.iter().map(|&f| emissions.get(f * tags + t)).sum())
-                            .collect()
-                    })
-                    .collect();
-                let predicted = viterbi(&emission, |p, t| transitions.get(row(p) * tags + t), tags);
+                let emission = emission_scores(feats, tags, |i| emissions.get(i));
+                let predicted = viterbi(&emission, transitions.current(), tags);
                 if predicted != *gold {
                     for (position, ids) in feats.iter().enumerate() {
                         let (g, p) = (gold[position], predicted[position]);
@@ -243,22 +270,16 @@ impl SlotTagger {
     /// Slots of a tokenised text as (type, value), in order, given its predicted intent.
     pub fn predict(&self, tokens: &[String], intent: &str) -> Vec<(String, String)> {
         let tags = tag_count(self.types.len());
-        let emission: Vec<Vec<f32>> = (0..tokens.len())
+        let feats: Vec<Vec<usize>> = (0..tokens.len())
             .map(|i| {
-                let ids: Vec<usize> = token_features(tokens, i, intent)
+                token_features(tokens, i, intent)
                     .iter()
                     .filter_map(|f| self.index.get(f).copied())
-                    .collect();
-                (0..tags)
-                    .map(|t| ids.iter().map(|&f| self.emissions[f * tags + t]).sum())
                     .collect()
             })
             .collect();
-        let path = viterbi(
-            &emission,
-            |p, t| self.transitions[p.unwrap_or(tags) * tags + t],
-            tags,
-        );
+        let emission = emission_scores(&feats, tags, |i| self.emissions[i]);
+        let path = viterbi(&emission, &self.transitions, tags);
         let mut slots: Vec<(String, Vec<&str>)> = Vec::new();
         for (token, &tag) in tokens.iter().zip(&path) {
             if tag == 0 {
@@ -311,8 +332,8 @@ mod tests {
     #[test]
     fn viterbi_never_starts_a_span_inside() {
         // Emissions favour I-0 everywhere; the constraint forces B-0 first.
-        let emission = vec![vec![0.0, 0.0, 5.0]; 3];
-        let path = viterbi(&emission, |_, _| 0.0, 3);
+        let emission = [0.0, 0.0, 5.0].repeat(3);
+        let path = viterbi(&emission, &[0.0; 12], 3);
         assert_eq!(path, [1, 2, 2]);
     }
 
