@@ -47,6 +47,9 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// Durable ingest rate, library and HTTP, against plain-file baselines.
     Ingest(IngestBench),
+    /// Opening a log of 1M and 10M stored events and ingesting into it: start-up time and
+    /// memory, durable ingest rate, and that resent events are stored once.
+    IngestAt(crate::ingest_scale::IngestScaleBench),
     /// World generation rate: turns simulated and serialised (events and truth) per minute.
     World(WorldBench),
     /// `learn` throughput (sessions, signals, mining, online layers) by log size, and
@@ -129,6 +132,7 @@ struct Figures {
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Ingest(bench) => ingest(bench),
+        BenchWhat::IngestAt(bench) => crate::ingest_scale::run(bench),
         BenchWhat::World(bench) => world(bench),
         BenchWhat::Learn(bench) => learn(bench),
         BenchWhat::Online(bench) => online::run(bench),

@@ -3,6 +3,7 @@
 //! `cargo run --release -p selflearn-bench -- ingest` (see the README's performance section).
 
 mod bench;
+mod ingest_scale;
 mod online;
 mod soak;
 
