@@ -90,7 +90,10 @@ pub fn run(bench: IngestScaleBench) -> anyhow::Result<()> {
         "events and batch must be positive"
     );
     if let Some(dir) = &bench.measure {
-        let stored = *bench.stored.first().context("--measure needs one --stored")?;
+        let stored = *bench
+            .stored
+            .first()
+            .context("--measure needs one --stored")?;
         let run = measure(dir, stored, bench.events, bench.batch)?;
         println!("{}", serde_json::to_string(&run)?);
         return Ok(());
@@ -154,11 +157,11 @@ fn fill(dir: &Path, events: &Events, stored: usize) -> anyhow::Result<()> {
     for from in (0..stored).step_by(20_000) {
         log.append(&events.range(from, (from + 20_000).min(stored)))?;
     }
-    ensure!(log.len()? == stored as u64, "the filled log holds every event");
-    eprintln!(
-        "filled in {:.1} s",
-        started.elapsed().as_secs_f64()
+    ensure!(
+        log.len()? == stored as u64,
+        "the filled log holds every event"
     );
+    eprintln!("filled in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 

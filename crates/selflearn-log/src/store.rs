@@ -10,9 +10,15 @@
 //! event id or user would be random inserts, and measured here they cut durable ingest four-fold
 //! at 200k events (each commit rewrites hundreds of scattered index pages); even a B-tree on
 //! the timestamp cost a fifth of the rate. So:
-//! - idempotency uses an in-memory map from event-id fingerprints to the digest of the stored
-//!   body, loaded when the log is opened for writing: a retry is a duplicate, the same id with
-//!   other content is refused; a lock file makes the opener the only writer of the directory;
+//! - idempotency uses the `ids` table, keyed by (timestamp, digest of the event id) with the
+//!   digest of the stored body: a retry (the same event, so the same timestamp) is found by one
+//!   lookup and is a duplicate; the same id under the same timestamp with other content is
+//!   refused. Keyed by time first, live traffic's inserts land on the table's last pages, so a
+//!   commit rewrites a few pages, not pages scattered over the table (what an index on the id
+//!   alone costs), and nothing is loaded at start-up: memory and start-up do not grow with the
+//!   log. An id re-sent with another timestamp and other content is refused only while it is
+//!   among the writer's last [`RECENT_IDS`] stored ids; a lock file makes the opener the only
+//!   writer of the directory;
 //! - the per-user time-ordered scan sorts (user, time, seq) keys in memory, then reads rows;
 //! - reads by time visit the blocks whose time range overlaps the window: few when events
 //!   arrive close to time order, as live traffic does;
@@ -37,9 +43,13 @@ pub const LOCK_FILE: &str = "writer.lock";
 /// ingest here: an event's JSON is ~700 bytes and each commit writes whole pages to the WAL.
 const PAGE_SIZE: u32 = 16_384;
 /// On-disk format version, kept in SQLite's `user_version`.
-const FORMAT_VERSION: i64 = 4;
-/// The previous format, upgraded in place on open (format 4 only adds the `forgotten` table).
-const UPGRADABLE_VERSION: i64 = 3;
+const FORMAT_VERSION: i64 = 5;
+/// Earlier formats, upgraded in place when opened for writing: format 4 added the `forgotten`
+/// table, format 5 the `ids` table, filled from the stored events.
+const UPGRADABLE_VERSIONS: [i64; 2] = [3, 4];
+/// Ids of the last events stored by this writer, with their timestamps: what tells an id
+/// re-sent under another timestamp with other content from a new event.
+pub const RECENT_IDS: usize = 65_536;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -61,6 +71,14 @@ CREATE TABLE IF NOT EXISTS blocks (
 -- an event of a forgotten user that is sent again counts as a duplicate instead of being stored.
 CREATE TABLE IF NOT EXISTS forgotten (
     digest BLOB PRIMARY KEY
+) WITHOUT ROWID;
+-- The id index: each stored event's timestamp and a stable 64-bit digest of its id, with the
+-- digest of its stored body (a retry is the same body; other content under the id is refused).
+CREATE TABLE IF NOT EXISTS ids (
+    ts_ms       INTEGER NOT NULL,
+    id_digest   INTEGER NOT NULL,
+    body_digest INTEGER NOT NULL,
+    PRIMARY KEY (ts_ms, id_digest)
 ) WITHOUT ROWID;
 ";
 
@@ -173,31 +191,60 @@ pub struct EventLog {
     writer: Option<Writer>,
 }
 
-/// What only the writer holds: the directory lock and the set of stored event ids.
+/// What only the writer holds: the directory lock and what it knows of stored ids.
 #[derive(Debug)]
 struct Writer {
     _lock: fs_err::File,
     ids: IdSet,
 }
 
-/// 128-bit fingerprints of stored event ids. Two independently keyed SipHash values; a false
-/// "already stored" needs a 128-bit collision (about 1e-24 for 10^8 events).
+/// What the writer keeps in memory of stored ids: the tombstones of deleted ones (as many as
+/// deleted events) and its last [`RECENT_IDS`] stored ids; the stored ids themselves are in
+/// the `ids` table.
 #[derive(Debug, Default)]
 struct IdSet {
     keys: (RandomState, RandomState),
-    /// Fingerprint of each stored id → digest of its stored body, so that a re-sent id with
-    /// other content is told apart from a retry.
-    fingerprints: FingerprintMap,
     /// Stable digests ([`forgotten_digest`]) of deleted events' ids, as stored in `forgotten`.
     forgotten: FingerprintSet,
+    /// The last ids stored, by fingerprint, with their timestamps and body digests.
+    recent: RecentIds,
 }
 
 /// A set of fingerprints. They are already uniformly random, so hashing them again is wasted
 /// work on the ingest path: the table uses their low 64 bits as the hash.
 type FingerprintSet = HashSet<u128, BuildFingerprintHasher>;
 
-/// Fingerprints with the content digest of what was stored under them.
-type FingerprintMap = HashMap<u128, u64, BuildFingerprintHasher>;
+/// Fingerprints with the timestamp and content digest of what was stored under them.
+type FingerprintMap = HashMap<u128, (i64, u64), BuildFingerprintHasher>;
+
+/// The last ids stored, oldest evicted first: a bounded window, whatever the log's size.
+#[derive(Debug, Default)]
+struct RecentIds {
+    by_fingerprint: FingerprintMap,
+    order: std::collections::VecDeque<u128>,
+}
+
+impl RecentIds {
+    fn get(&self, fingerprint: u128) -> Option<(i64, u64)> {
+        self.by_fingerprint.get(&fingerprint).copied()
+    }
+
+    fn insert(&mut self, fingerprint: u128, stored: (i64, u64)) {
+        if self.by_fingerprint.insert(fingerprint, stored).is_none() {
+            self.order.push_back(fingerprint);
+        }
+        while self.order.len() > RECENT_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.by_fingerprint.remove(&oldest);
+            }
+        }
+    }
+
+    fn remove(&mut self, fingerprint: u128) {
+        // Its place in `order` is left; evicting a missing key later is harmless.
+        self.by_fingerprint.remove(&fingerprint);
+    }
+}
 
 /// What the log already holds under an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +259,11 @@ enum Stored {
 /// serialisation).
 fn content_digest(body: &[u8]) -> u64 {
     twox_hash::XxHash3_64::oneshot(body)
+}
+
+/// The stable digest of an event id kept in the `ids` table, as SQLite's signed integer.
+fn id_digest(id: &str) -> i64 {
+    twox_hash::XxHash3_64::oneshot(id.as_bytes()) as i64
 }
 
 /// Hashes a `u128` fingerprint to its low 64 bits.
@@ -238,18 +290,14 @@ impl Hasher for FingerprintHasher {
 type BuildFingerprintHasher = BuildHasherDefault<FingerprintHasher>;
 
 impl IdSet {
+    /// A 128-bit fingerprint of an id, keyed per process: two independently keyed SipHash
+    /// values, so telling two ids apart needs no 128-bit collision (about 1e-24 at 10^8 ids).
     fn fingerprint(&self, id: &str) -> u128 {
         (u128::from(self.keys.0.hash_one(id)) << 64) | u128::from(self.keys.1.hash_one(id))
     }
 
-    /// What is stored under this id (fingerprint `fingerprint`), if it was stored or deleted
-    /// before.
-    fn stored(&self, id: &str, fingerprint: u128) -> Option<Stored> {
-        if let Some(&digest) = self.fingerprints.get(&fingerprint) {
-            return Some(Stored::Body(digest));
-        }
-        (!self.forgotten.is_empty() && self.forgotten.contains(&forgotten_digest(id)))
-            .then_some(Stored::Forgotten)
+    fn is_forgotten(&self, id: &str) -> bool {
+        !self.forgotten.is_empty() && self.forgotten.contains(&forgotten_digest(id))
     }
 }
 
@@ -317,11 +365,11 @@ impl EventLog {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| self.store_err(e))?;
-        if ![0, UPGRADABLE_VERSION, FORMAT_VERSION].contains(&version) {
+        if version != 0 && version != FORMAT_VERSION && !UPGRADABLE_VERSIONS.contains(&version) {
             return Err(LogError::BadFile {
                 path: self.path.clone(),
                 reason: format!(
-                    "store format {version}; this build reads formats {UPGRADABLE_VERSION} and {FORMAT_VERSION}"
+                    "store format {version}; this build reads formats {UPGRADABLE_VERSIONS:?} and {FORMAT_VERSION}"
                 ),
             });
         }
@@ -338,28 +386,48 @@ impl EventLog {
                  PRAGMA cache_size = -65536;
                  PRAGMA wal_autocheckpoint = 4096;
                  PRAGMA secure_delete = ON;
-                 {SCHEMA}
-                 PRAGMA user_version = {FORMAT_VERSION};"
+                 {SCHEMA}"
             ))
+            .map_err(|e| self.store_err(e))?;
+        if UPGRADABLE_VERSIONS.contains(&version) {
+            self.index_stored_ids()?;
+        }
+        self.conn
+            .execute_batch(&format!("PRAGMA user_version = {FORMAT_VERSION};"))
             .map_err(|e| self.store_err(e))
+    }
+
+    /// Fills the `ids` table from the stored events: the upgrade of a store written before it,
+    /// once, in one transaction.
+    fn index_stored_ids(&self) -> Result<()> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.store_err(e))?;
+        {
+            let mut read = tx
+                .prepare("SELECT ts_ms, event_id, body FROM events")
+                .map_err(|e| self.store_err(e))?;
+            let mut insert = tx.prepare(IDS_INSERT_SQL).map_err(|e| self.store_err(e))?;
+            let mut rows = read.query([]).map_err(|e| self.store_err(e))?;
+            while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
+                let ts: i64 = row.get(0).map_err(|e| self.store_err(e))?;
+                let id: String = row.get(1).map_err(|e| self.store_err(e))?;
+                let body: String = row.get(2).map_err(|e| self.store_err(e))?;
+                insert
+                    .execute(params![
+                        ts,
+                        id_digest(&id),
+                        content_digest(body.as_bytes()) as i64
+                    ])
+                    .map_err(|e| self.store_err(e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.store_err(e))
     }
 
     fn load_ids(&self) -> Result<IdSet> {
         let mut ids = IdSet::default();
-        {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT event_id, body FROM events")
-                .map_err(|e| self.store_err(e))?;
-            let mut rows = stmt.query([]).map_err(|e| self.store_err(e))?;
-            while let Some(row) = rows.next().map_err(|e| self.store_err(e))? {
-                let id: String = row.get(0).map_err(|e| self.store_err(e))?;
-                let body: String = row.get(1).map_err(|e| self.store_err(e))?;
-                let fingerprint = ids.fingerprint(&id);
-                ids.fingerprints
-                    .insert(fingerprint, content_digest(body.as_bytes()));
-            }
-        }
         self.for_each_value("SELECT digest FROM forgotten", |digest: [u8; 16]| {
             ids.forgotten.insert(u128::from_be_bytes(digest));
         })?;
@@ -422,7 +490,7 @@ impl EventLog {
             batches
                 .iter()
                 .map(|events| {
-                    if let Some(conflict) = batch.first_conflict(events) {
+                    if let Some(conflict) = batch.first_conflict(events)? {
                         return Ok(Err(conflict));
                     }
                     let records = events
@@ -463,6 +531,8 @@ impl EventLog {
             let mut inserter = Inserter {
                 statement: tx.prepare_cached(INSERT_SQL).map_err(store_err)?,
                 block_statement: tx.prepare_cached(BLOCK_SQL).map_err(store_err)?,
+                id_insert: tx.prepare_cached(IDS_INSERT_SQL).map_err(store_err)?,
+                id_lookup: tx.prepare_cached(IDS_LOOKUP_SQL).map_err(store_err)?,
                 block: None,
                 path: &path,
                 ids: &writer.ids,
@@ -474,7 +544,9 @@ impl EventLog {
             (result, inserter.added)
         };
         tx.commit().map_err(store_err)?;
-        writer.ids.fingerprints.extend(added);
+        for (fingerprint, stored) in added {
+            writer.ids.recent.insert(fingerprint, stored);
+        }
         Ok(result)
     }
 
@@ -491,38 +563,46 @@ impl EventLog {
             source,
         };
         let (writer, tx) = self.begin_write()?;
-        let rows: Vec<(i64, String)> = {
+        let rows: Vec<(i64, String, i64)> = {
             let mut statement = tx
                 .prepare(
-                    "SELECT seq, event_id FROM events WHERE user_id = ?1
+                    "SELECT seq, event_id, ts_ms FROM events WHERE user_id = ?1
                      AND (?2 IS NULL OR json_extract(body, '$.source') = ?2)",
                 )
                 .map_err(store_err)?;
             statement
-                .query_map(params![user_id, source], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_map(params![user_id, source], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .map_err(store_err)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(store_err)?
         };
-        let digests: Vec<u128> = rows.iter().map(|(_, id)| forgotten_digest(id)).collect();
+        let digests: Vec<u128> = rows.iter().map(|(_, id, _)| forgotten_digest(id)).collect();
         {
             let mut delete = tx
                 .prepare("DELETE FROM events WHERE seq = ?1")
                 .map_err(store_err)?;
+            let mut unindex = tx
+                .prepare("DELETE FROM ids WHERE ts_ms = ?1 AND id_digest = ?2")
+                .map_err(store_err)?;
             let mut tombstone = tx
                 .prepare("INSERT OR IGNORE INTO forgotten (digest) VALUES (?1)")
                 .map_err(store_err)?;
-            for ((seq, _), digest) in rows.iter().zip(&digests) {
+            for ((seq, id, ts), digest) in rows.iter().zip(&digests) {
                 delete.execute([seq]).map_err(store_err)?;
+                unindex
+                    .execute(params![ts, id_digest(id)])
+                    .map_err(store_err)?;
                 tombstone
                     .execute([digest.to_be_bytes()])
                     .map_err(store_err)?;
             }
         }
         tx.commit().map_err(store_err)?;
-        for (_, id) in &rows {
+        for (_, id, _) in &rows {
             let fingerprint = writer.ids.fingerprint(id);
-            writer.ids.fingerprints.remove(&fingerprint);
+            writer.ids.recent.remove(fingerprint);
         }
         writer.ids.forgotten.extend(digests);
         let wal_truncated = self.truncate_wal()?;
@@ -718,6 +798,9 @@ const INSERT_SQL: &str =
     "INSERT INTO events (event_id, user_id, ts_ms, body) VALUES (?1, ?2, ?3, ?4)";
 const BLOCK_SQL: &str =
     "INSERT INTO blocks (first_seq, last_seq, min_ts, max_ts) VALUES (?1, ?2, ?3, ?4)";
+const IDS_INSERT_SQL: &str =
+    "INSERT OR IGNORE INTO ids (ts_ms, id_digest, body_digest) VALUES (?1, ?2, ?3)";
+const IDS_LOOKUP_SQL: &str = "SELECT body_digest FROM ids WHERE ts_ms = ?1 AND id_digest = ?2";
 
 /// The block of the time index being filled.
 #[derive(Debug, Clone, Copy)]
@@ -733,33 +816,73 @@ struct Block {
 struct Inserter<'conn, 'log> {
     statement: CachedStatement<'conn>,
     block_statement: CachedStatement<'conn>,
+    id_insert: CachedStatement<'conn>,
+    id_lookup: CachedStatement<'conn>,
     block: Option<Block>,
     path: &'log Path,
     ids: &'log IdSet,
-    /// Fingerprints inserted by this transaction, for the id set once it commits.
+    /// Fingerprints inserted by this transaction, for the recent ids once it commits.
     added: FingerprintMap,
     /// Reused serialisation buffer: one allocation per transaction, not per event.
     body: Vec<u8>,
 }
 
 impl Inserter<'_, '_> {
+    fn store_err(&self, source: rusqlite::Error) -> LogError {
+        LogError::Store {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// What is stored under `event`'s id (fingerprint `fingerprint`), by this transaction or
+    /// before: a tombstone, the same id under the same timestamp in the `ids` table, or the
+    /// same id among the recent ones under another timestamp.
+    fn stored(&mut self, event: &TurnEvent, fingerprint: u128) -> Result<Option<Stored>> {
+        if self.ids.is_forgotten(&event.event_id) {
+            return Ok(Some(Stored::Forgotten));
+        }
+        let recent = self
+            .added
+            .get(&fingerprint)
+            .copied()
+            .or_else(|| self.ids.recent.get(fingerprint));
+        if let Some((ts, digest)) = recent
+            && ts != event.timestamp_ms
+        {
+            return Ok(Some(Stored::Body(digest)));
+        }
+        use rusqlite::OptionalExtension;
+        let digest: Option<i64> = self
+            .id_lookup
+            .query_row(
+                params![event.timestamp_ms, id_digest(&event.event_id)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.store_err(e))?;
+        Ok(digest.map(|d| Stored::Body(d as u64)))
+    }
+
     /// The first event of `events` whose id is stored (or added earlier in this transaction)
     /// with other content; nothing is inserted.
-    fn first_conflict(&mut self, events: &[TurnEvent]) -> Option<LogError> {
-        events.iter().enumerate().find_map(|(i, event)| {
+    fn first_conflict(&mut self, events: &[TurnEvent]) -> Result<Option<LogError>> {
+        for (i, event) in events.iter().enumerate() {
             let fingerprint = self.ids.fingerprint(&event.event_id);
-            let stored = match self.ids.stored(&event.event_id, fingerprint) {
+            let stored = match self.stored(event, fingerprint)? {
                 Some(Stored::Body(digest)) => digest,
-                Some(Stored::Forgotten) => return None,
-                None => *self.added.get(&fingerprint)?,
+                Some(Stored::Forgotten) | None => continue,
             };
             self.body.clear();
             serde_json::to_writer(&mut self.body, event).expect("a turn event always serialises");
-            (content_digest(&self.body) != stored).then(|| LogError::ConflictingId {
-                position: Position::Index(i),
-                event_id: event.event_id.clone(),
-            })
-        })
+            if content_digest(&self.body) != stored {
+                return Ok(Some(LogError::ConflictingId {
+                    position: Position::Index(i),
+                    event_id: event.event_id.clone(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Inserts one batch, refusing an id repeated within it.
@@ -785,10 +908,32 @@ impl Inserter<'_, '_> {
             self.body.clear();
             serde_json::to_writer(&mut self.body, event).expect("a turn event always serialises");
             let digest = content_digest(&self.body);
-            let stored = self
-                .ids
-                .stored(&event.event_id, fingerprint)
-                .or_else(|| self.added.get(&fingerprint).map(|&d| Stored::Body(d)));
+            // A new event is one insert into `ids` (the lookup is the insert's own search);
+            // only an id already there is looked up again.
+            let stored = if self.ids.is_forgotten(&event.event_id)
+                || self
+                    .added
+                    .get(&fingerprint)
+                    .copied()
+                    .or_else(|| self.ids.recent.get(fingerprint))
+                    .is_some_and(|(ts, _)| ts != event.timestamp_ms)
+            {
+                self.stored(event, fingerprint)?
+            } else {
+                let inserted = self
+                    .id_insert
+                    .execute(params![
+                        event.timestamp_ms,
+                        id_digest(&event.event_id),
+                        digest as i64
+                    ])
+                    .map_err(|e| self.store_err(e))?;
+                if inserted == 0 {
+                    self.stored(event, fingerprint)?
+                } else {
+                    None
+                }
+            };
             if let Some(stored) = stored {
                 if stored != Stored::Body(digest) && stored != Stored::Forgotten {
                     return Err(LogError::ConflictingId {
@@ -798,7 +943,7 @@ impl Inserter<'_, '_> {
                 }
                 summary.duplicates += 1;
             } else {
-                self.added.insert(fingerprint, digest);
+                self.added.insert(fingerprint, (event.timestamp_ms, digest));
                 let body = std::str::from_utf8(&self.body).expect("serde_json writes UTF-8");
                 let seq = self
                     .statement
@@ -1102,6 +1247,54 @@ mod tests {
     }
 
     #[test]
+    fn an_id_resent_under_another_time_is_refused_while_it_is_recent() {
+        let (dir, mut log) = open_temp();
+        let events = generated_events(3, 2);
+        log.append(&events).unwrap();
+        let mut later = events[0].clone();
+        later.timestamp_ms += 1;
+        assert!(matches!(
+            log.append(std::slice::from_ref(&later)),
+            Err(LogError::ConflictingId { .. })
+        ));
+        assert_eq!(log.len().unwrap(), 3);
+        drop(log);
+        // A reopened writer remembers no recent ids: under its own time the event is still a
+        // duplicate, found in the id index, but under another time it is another event.
+        let mut reopened = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
+        assert_eq!(reopened.append(&events).unwrap().duplicates, 3);
+        assert_eq!(reopened.append(&[later]).unwrap().inserted, 1);
+    }
+
+    #[test]
+    fn a_store_of_the_format_before_the_id_index_is_upgraded_and_stays_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = generated_events(30, 3);
+        EventLog::open(dir.path(), &LogOptions::default())
+            .unwrap()
+            .append(&events)
+            .unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch("DROP TABLE ids; PRAGMA user_version = 4;")
+                .unwrap();
+        }
+        let mut log = EventLog::open(dir.path(), &LogOptions::default()).unwrap();
+        assert_eq!(log.append(&events).unwrap().duplicates, 30);
+        let mut other = events[7].clone();
+        other.asr.text.push_str(" please");
+        assert!(matches!(
+            log.append(&[other]),
+            Err(LogError::ConflictingId { .. })
+        ));
+        let version: i64 = log
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, FORMAT_VERSION);
+    }
+
+    #[test]
     fn data_survives_reopening_and_ids_stay_deduplicated() {
         let dir = tempfile::tempdir().unwrap();
         let events = generated_events(10, 2);
@@ -1173,6 +1366,11 @@ mod tests {
         drop(reopened);
         let reader = EventLog::open_read_only(dir.path()).unwrap();
         assert_eq!(reader.len().unwrap(), 40 - theirs);
+        let indexed: i64 = reader
+            .conn
+            .query_row("SELECT COUNT(*) FROM ids", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexed as u64, 40 - theirs, "the id index forgets them too");
         assert!(
             reader
                 .user_events("user-00001", i64::MIN, i64::MAX)
