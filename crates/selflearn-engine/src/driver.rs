@@ -13,7 +13,7 @@ use crate::manifest::{LogDigest, LogRange};
 use crate::set::ArtifactSet;
 
 /// What one pass over the log saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LearnReport {
     /// The log range read.
     pub log: LogRange,
@@ -93,19 +93,13 @@ pub fn learn(
         log,
         signals,
         |turns| {
-            report.users += 1;
-            report.sessions += turns.sessions.len() as u64;
-            report.likely_defects += turns
-                .signals
-                .iter()
-                .flatten()
-                .filter(|s| s.likely_defect())
-                .count() as u64;
-            precomputed.observe(turns);
-            insights.observe(turns);
-            if let Some(online) = online.as_mut() {
-                online.observe(turns);
-            }
+            observe_user(
+                turns,
+                &mut report,
+                &mut precomputed,
+                &mut insights,
+                online.as_mut(),
+            )
         },
         progress,
     )?;
@@ -115,6 +109,40 @@ pub fn learn(
         online,
         insights,
     })
+}
+
+/// One user into every learner and the report: the one step of a whole learn and of a part.
+pub(crate) fn observe_user(
+    turns: &UserTurns,
+    report: &mut LearnReport,
+    precomputed: &mut PrecomputedLearner,
+    insights: &mut InsightsLearner,
+    online: Option<&mut OnlineLayersLearner>,
+) {
+    report.users += 1;
+    report.sessions += turns.sessions.len() as u64;
+    report.likely_defects += turns
+        .signals
+        .iter()
+        .flatten()
+        .filter(|s| s.likely_defect())
+        .count() as u64;
+    precomputed.observe(turns);
+    insights.observe(turns);
+    if let Some(online) = online {
+        online.observe(turns);
+    }
+}
+
+impl LearnReport {
+    /// Adds the report of a part with other users.
+    pub fn merge(&mut self, other: &LearnReport) -> Result<(), String> {
+        self.log.merge(&other.log)?;
+        self.users += other.users;
+        self.sessions += other.sessions;
+        self.likely_defects += other.likely_defects;
+        Ok(())
+    }
 }
 
 impl Learned {

@@ -23,6 +23,23 @@ pub enum EngineError {
         /// What does not match.
         reason: String,
     },
+    /// A partial learner's file (`learn --partial`) is unreadable, of another format, or of
+    /// another job's settings.
+    #[error("{path}: {reason}")]
+    Partial {
+        /// The partial file.
+        path: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The events given to a partial learn are not grouped by user.
+    #[error("{path}: {reason}")]
+    Ungrouped {
+        /// The events file.
+        path: PathBuf,
+        /// Which user came back after others.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -136,7 +136,7 @@ impl Insights {
 }
 
 /// Counts of one normalised request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct RequestCounts {
     turns: u64,
     likely_defects: u64,
@@ -145,7 +145,7 @@ struct RequestCounts {
 
 /// Learns [`Insights`]. Memory grows with the distinct requests and applied rewrites, as the
 /// miner's does with utterance forms.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct InsightsLearner {
     days: BTreeMap<i64, Day>,
     requests: HashMap<String, RequestCounts>,

@@ -22,6 +22,7 @@ pub mod layered;
 pub mod learner;
 pub mod learners;
 pub mod manifest;
+pub mod partial;
 pub mod set;
 
 pub use driver::{LearnReport, Learned, for_each_user, learn};
@@ -32,4 +33,5 @@ pub use layered::Layered;
 pub use learner::{Learner, UserTurns, by_user};
 pub use learners::{EncoderLearner, OnlineLayersLearner, PrecomputedLearner};
 pub use manifest::{ArtifactEntry, Kind, LogRange, Manifest};
+pub use partial::{PARTIAL_FORMAT, job_settings, learn_events};
 pub use set::{ArtifactSet, LoadedSet, SetSummary};

@@ -68,8 +68,8 @@ pub struct LogRange {
     pub first_ms: Option<i64>,
     /// See `first_ms`.
     pub last_ms: Option<i64>,
-    /// XXH3-128 of the event ids in the order read (user, time): two learns of the same log
-    /// snapshot agree on it.
+    /// The sum of the event ids' XXH3-128 ([`LogDigest`]): two learns of the same log snapshot
+    /// agree on it, however the log was split between them.
     pub digest: String,
 }
 
@@ -101,10 +101,12 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("{:032x}", twox_hash::XxHash3_128::oneshot(bytes))
 }
 
-/// Folds event ids into a running digest of a log range.
+/// Folds event ids into a digest of a log range: the sum (mod 2^128) of each id's XXH3-128, a
+/// multiset hash, so that it does not depend on the order events are read in and the digests
+/// of disjoint parts of a log add up to the digest of the whole ([`LogRange::merge`]).
 #[derive(Default)]
 pub struct LogDigest {
-    hasher: twox_hash::XxHash3_128,
+    sum: u128,
     range: LogRange,
 }
 
@@ -119,8 +121,9 @@ impl std::fmt::Debug for LogDigest {
 impl LogDigest {
     /// Counts one event read.
     pub fn add(&mut self, event_id: &str, timestamp_ms: i64) {
-        self.hasher.write(event_id.as_bytes());
-        self.hasher.write(&[0]);
+        self.sum = self
+            .sum
+            .wrapping_add(twox_hash::XxHash3_128::oneshot(event_id.as_bytes()));
         self.range.events += 1;
         self.range.first_ms = Some(
             self.range
@@ -137,8 +140,30 @@ impl LogDigest {
     /// The range read.
     pub fn finish(self) -> LogRange {
         LogRange {
-            digest: format!("{:032x}", self.hasher.finish_128()),
+            digest: format!("{:032x}", self.sum),
             ..self.range
         }
+    }
+}
+
+impl LogRange {
+    /// Adds the range of a disjoint part of the log read apart (another partition of one
+    /// learn): events add up, the time range widens and the digests add as [`LogDigest`]'s.
+    /// A digest that is not 32 hexadecimal digits is refused, saying so.
+    pub fn merge(&mut self, other: &LogRange) -> Result<(), String> {
+        let parse = |digest: &str| {
+            u128::from_str_radix(digest, 16)
+                .map_err(|_| format!("log digest {digest:?} is not 32 hexadecimal digits"))
+        };
+        let sum = match (self.events, other.events) {
+            (_, 0) => return Ok(()),
+            (0, _) => parse(&other.digest)?,
+            _ => parse(&self.digest)?.wrapping_add(parse(&other.digest)?),
+        };
+        self.digest = format!("{sum:032x}");
+        self.events += other.events;
+        self.first_ms = [self.first_ms, other.first_ms].into_iter().flatten().min();
+        self.last_ms = [self.last_ms, other.last_ms].into_iter().flatten().max();
+        Ok(())
     }
 }

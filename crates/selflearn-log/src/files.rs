@@ -6,7 +6,9 @@ use std::path::Path;
 
 use crate::jsonl::{read_jsonl, write_jsonl};
 use crate::parquet::{ParquetEventWriter, read_parquet};
-use crate::{AppendSummary, EventLog, LogError, Result, ScanOrder};
+use selflearn_types::TurnEvent;
+
+use crate::{AppendSummary, EventLog, LogError, Position, Result, ScanOrder};
 
 /// An event file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +80,24 @@ pub fn ingest_file(
         }
         Format::Parquet => log.append_records(read_parquet(path)?, progress),
     }
+}
+
+/// The events of the file at `path` (`-`: JSON Lines from standard input), each with its
+/// position, as `ingest` reads them, without storing them.
+pub fn read_events(
+    path: &Path,
+    format: Option<Format>,
+) -> Result<Box<dyn Iterator<Item = Result<(Position, TurnEvent)>> + '_>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(read_jsonl(std::io::stdin().lock())));
+    }
+    Ok(match Format::of(path, format) {
+        Format::Jsonl => Box::new(read_jsonl(BufReader::with_capacity(
+            1 << 20,
+            fs_err::File::open(path)?,
+        ))),
+        Format::Parquet => Box::new(read_parquet(path)?),
+    })
 }
 
 /// Writes the whole log to `out` (`-`: JSON Lines to standard output) in `order`; returns the

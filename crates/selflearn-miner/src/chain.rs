@@ -19,10 +19,12 @@
 //! miner rewrites u to the reformulation v that maximises it. Every transient state reaches an
 //! absorbing state (each observed path ends in one), so both iterations converge.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// Where a transition goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Target {
     /// Another utterance form (a reformulation).
     State(usize),
@@ -33,22 +35,24 @@ pub enum Target {
 }
 
 /// Transition counts between states.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Chain {
-    rows: Vec<HashMap<Target, f64>>,
+    /// Ordered, so that every sum over a row adds in one order whatever the insertion order:
+    /// a learn split over processes gives the bits one process gives.
+    rows: Vec<BTreeMap<Target, f64>>,
 }
 
 impl Chain {
     /// A chain with `states` transient states and no transitions.
     pub fn new(states: usize) -> Self {
         Self {
-            rows: vec![HashMap::new(); states],
+            rows: vec![BTreeMap::new(); states],
         }
     }
 
     /// Adds a transient state with no transitions yet; returns its index.
     pub fn push_state(&mut self) -> usize {
-        self.rows.push(HashMap::new());
+        self.rows.push(BTreeMap::new());
         self.rows.len() - 1
     }
 
@@ -155,10 +159,11 @@ impl Solver {
         from: usize,
         tolerance: f64,
         max_iterations: usize,
-    ) -> HashMap<usize, f64> {
-        let mut n: HashMap<usize, f64> = HashMap::from([(from, 1.0)]);
+    ) -> BTreeMap<usize, f64> {
+        // Ordered maps: the additions into a state come in state order, the same every run.
+        let mut n: BTreeMap<usize, f64> = BTreeMap::from([(from, 1.0)]);
         for _ in 0..max_iterations {
-            let mut next: HashMap<usize, f64> = HashMap::from([(from, 1.0)]);
+            let mut next: BTreeMap<usize, f64> = BTreeMap::from([(from, 1.0)]);
             for (&i, &visits) in &n {
                 for &(j, p) in &self.rows[i].0 {
                     *next.entry(j).or_default() += visits * p;

@@ -55,7 +55,7 @@ impl Default for MinerConfig {
 }
 
 /// Who moved from one form to another, and how often: the support a rewrite needs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Evidence {
     /// Reformulations seen.
     count: u32,
@@ -116,7 +116,7 @@ pub struct RewriteEntry {
 
 /// What became of one deployed rewrite: turns it fired on, and how many of them still looked
 /// defective.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Fired {
     turns: u32,
     likely_defects: u32,
@@ -153,8 +153,10 @@ pub struct Mined {
 
 /// Accumulates sessions one at a time (so a log of any size streams through it per user) and
 /// then mines: the chain's states and counts, and the record of rewrites already deployed.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Miner {
+    /// Not saved: rebuilt from `forms` the first time a read-back miner needs it.
+    #[serde(skip)]
     index: HashMap<String, usize>,
     forms: Vec<String>,
     said: Vec<u32>,
@@ -178,6 +180,14 @@ impl Miner {
     }
 
     fn state(&mut self, form: String) -> usize {
+        if self.index.len() != self.forms.len() {
+            self.index = self
+                .forms
+                .iter()
+                .enumerate()
+                .map(|(i, form)| (form.clone(), i))
+                .collect();
+        }
         if let Some(&i) = self.index.get(&form) {
             return i;
         }
@@ -302,6 +312,28 @@ impl Miner {
     /// rolled back. The miner is left as it was, so a nightly job can observe the next day and
     /// finish again without re-reading what it has seen.
     pub fn finish(&self, config: &MinerConfig) -> Mined {
+        if self.forms.windows(2).all(|pair| pair[0] < pair[1]) {
+            self.finish_canonical(config)
+        } else {
+            self.canonical().finish_canonical(config)
+        }
+    }
+
+    /// The same observations with states numbered in form order. `finish` solves this one, so
+    /// that its floating-point sums do not depend on the order forms were first seen in: a
+    /// learn split over processes and merged mines the table, to the bit, one process mines.
+    fn canonical(&self) -> Miner {
+        let mut forms: Vec<&String> = self.forms.iter().collect();
+        forms.sort();
+        let mut canonical = Miner::new();
+        for form in forms {
+            canonical.state(form.clone());
+        }
+        canonical.merge(self.clone());
+        canonical
+    }
+
+    fn finish_canonical(&self, config: &MinerConfig) -> Mined {
         let _span = tracing::info_span!("mine", states = self.forms.len()).entered();
         let rollbacks = self.rollbacks(config);
         let dropped: HashSet<(usize, usize)> = rollbacks.iter().map(|(pair, _)| *pair).collect();

@@ -75,7 +75,7 @@ pub fn hour_of(timestamp_ms: i64) -> usize {
 }
 
 /// Served turns accumulated from the log, per user and request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Successes {
     per_user: BTreeMap<String, BTreeMap<String, Candidate>>,
     /// Each person's provenance (`TurnEvent::provenance`): their source, or themselves.

@@ -129,7 +129,7 @@ impl Default for OnlineConfig {
 }
 
 /// A failed request's pair with the context it was heard in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Observed {
     pair: Pair,
     device_kind: String,
@@ -151,7 +151,7 @@ fn sample_digest(event_id: &str) -> u64 {
 }
 
 /// Accumulates sessions (a user at a time is enough) for [`OnlineModel`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct OnlineLearner {
     successes: Successes,
     templates: TemplateLearner,

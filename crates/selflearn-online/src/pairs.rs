@@ -9,7 +9,7 @@ use selflearn_types::{Outcome, TurnEvent};
 use serde::{Deserialize, Serialize};
 
 /// A failed request and the reformulation that then worked for the same person.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Pair {
     /// The person.
     pub user_id: String,
@@ -67,7 +67,18 @@ pub fn reformulation_pairs(session: &Session, signals: &[TurnSignals]) -> Vec<Pa
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FormStats {
+    /// Written in key order, so that one learn writes the same bytes as another.
+    #[serde(serialize_with = "in_key_order")]
     said: HashMap<String, (u32, u32)>,
+}
+
+/// Serialises a map sorted by key.
+fn in_key_order<S: serde::Serializer>(
+    map: &HashMap<String, (u32, u32)>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let sorted: std::collections::BTreeMap<&String, &(u32, u32)> = map.iter().collect();
+    Serialize::serialize(&sorted, serializer)
 }
 
 impl FormStats {

@@ -167,7 +167,7 @@ fn comparable(a: &str, b: &str) -> bool {
 /// source (a person without a source is their own), and the meanings NLU gave it. A template
 /// fills requests nobody said, so it needs the same support from several sources as a global
 /// candidate: one client inventing users cannot plant a carrier or a value.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Backers {
     users: BTreeSet<String>,
     served_by_source: BTreeMap<String, u32>,
@@ -202,7 +202,7 @@ impl Backers {
 }
 
 /// Accumulates carriers and values from requests that served their user as heard.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct TemplateLearner {
     carriers: BTreeMap<(String, String, String), (Candidate, Backers)>,
     values: BTreeMap<String, BTreeMap<String, Backers>>,

@@ -2,14 +2,23 @@
 //! (never ground truth) one user at a time and writes one artifact set: the precomputed
 //! rewrite table, the online layers, and the encoder and lexicon they were learned with, under
 //! a manifest `serve` loads as one unit.
+//!
+//! Split by user (the Spark job's map step): `--events` learns one part's events into a
+//! partial learner file (`--partial`); `--merge` adds partial files together, into another
+//! partial file or, finished, into the artifact set one process would have learned.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use clap::Args;
-use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner, encoder_at, learn, lexicon_text};
+use selflearn_engine::{
+    Learned, OnlineLayersLearner, PrecomputedLearner, encoder_at, job_settings, learn,
+    learn_events, lexicon_text,
+};
 use selflearn_log::EventLog;
+use selflearn_log::files::read_events;
 use selflearn_online::Lexicon;
 
 use super::Outcome;
@@ -33,12 +42,28 @@ pub struct LearnArgs {
     /// data/cmudict_vocab.jsonl); without it, the one built into the binary.
     #[arg(long, value_name = "FILE")]
     pub lexicon: Option<PathBuf>,
+    /// Learn from this file of events (JSONL or Parquet, `-` for JSONL on standard input)
+    /// instead of the log: one part of a log split by user, every event of each of its users,
+    /// grouped by user (as `export --order user-time` writes them).
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Partial learner files (written by `--partial`) to add together, with `--events` when
+    /// given too; each user must be in one part only.
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub merge: Vec<PathBuf>,
+    /// Write the learners' state to this file instead of finishing an artifact set: a part
+    /// for a later `--merge`.
+    #[arg(long, value_name = "FILE")]
+    pub partial: Option<PathBuf>,
+    /// The artifact set's version (by default the time of the learn in Unix ms): two learns
+    /// of the same log with the same version write the same set.
+    #[arg(long = "set-version", value_name = "VERSION")]
+    pub set_version: Option<String>,
 }
 
-/// Learns from the configured log.
+/// Learns from the configured log, or from a part's events and partial files.
 pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let log = EventLog::open_read_only(&config.log.dir)?;
     let (encoder, untrained) = encoder_at(&args.encoder)?;
     if untrained {
         eprintln!(
@@ -47,28 +72,77 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         );
     }
     let (lexicon, origin) = lexicon_text(args.lexicon.as_deref())?;
-    let online = OnlineLayersLearner::new(
-        encoder,
-        Arc::new(Lexicon::parse(&lexicon, &origin)?),
-        config.online,
-    )
-    .with_sensitive(config.sensitive.clone());
-    // Drawn only on a terminal.
-    let style =
-        indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})");
-    let bar = indicatif::ProgressBar::new(log.len()?).with_style(style?);
-    let learned = learn(
-        &log,
-        &config.signals,
-        PrecomputedLearner::new(config.miner).with_sensitive(config.sensitive.clone()),
-        Some(online),
-        |read| bar.set_position(read),
-    )?;
-    bar.finish_and_clear();
-    let version = format!(
-        "{}",
-        SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()
-    );
+    let lexicon_model = Arc::new(Lexicon::parse(&lexicon, &origin)?);
+    // Empty learners of this job: one per part read.
+    let empty = || {
+        (
+            PrecomputedLearner::new(config.miner).with_sensitive(config.sensitive.clone()),
+            Some(
+                OnlineLayersLearner::new(encoder.clone(), lexicon_model.clone(), config.online)
+                    .with_sensitive(config.sensitive.clone()),
+            ),
+        )
+    };
+    let settings = {
+        let (precomputed, online) = empty();
+        job_settings(&config.signals, &precomputed, online.as_ref(), &lexicon)
+    };
+    let learned = if args.events.is_some() || !args.merge.is_empty() {
+        let mut learned: Option<Learned> = None;
+        if let Some(path) = &args.events {
+            let (precomputed, online) = empty();
+            learned = Some(learn_events(
+                read_events(path, None)?,
+                path,
+                &config.signals,
+                precomputed,
+                online,
+            )?);
+        }
+        for path in &args.merge {
+            let (precomputed, online) = empty();
+            let part = Learned::load_partial(path, &settings, precomputed, online)?;
+            match learned.as_mut() {
+                Some(learned) => learned
+                    .merge(part)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("merging {}", path.display()))?,
+                None => learned = Some(part),
+            }
+        }
+        learned.context("nothing to learn from")?
+    } else {
+        let log = EventLog::open_read_only(&config.log.dir)?;
+        // Drawn only on a terminal.
+        let style =
+            indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})");
+        let bar = indicatif::ProgressBar::new(log.len()?).with_style(style?);
+        let (precomputed, online) = empty();
+        let learned = learn(&log, &config.signals, precomputed, online, |read| {
+            bar.set_position(read)
+        })?;
+        bar.finish_and_clear();
+        learned
+    };
+    if let Some(path) = &args.partial {
+        learned.save_partial(path, &settings)?;
+        println!(
+            "partial learner {}: {} events of {} users, {} sessions, in {:.2} s",
+            path.display(),
+            learned.report.log.events,
+            learned.report.users,
+            learned.report.sessions,
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(Outcome::Clean);
+    }
+    let version = match args.set_version {
+        Some(version) => version,
+        None => format!(
+            "{}",
+            SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis()
+        ),
+    };
     let set = learned.finish(&version, lexicon)?;
     set.save(&args.artifacts)?;
     println!(
