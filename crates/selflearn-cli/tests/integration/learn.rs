@@ -465,3 +465,101 @@ async fn serve_answers_every_request_as_the_evaluated_layers_do() {
         "the comparison covers rewrites ({rewritten})"
     );
 }
+
+/// Every file of a set, the manifest without its creation time.
+fn set_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs_err::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let mut bytes = fs_err::read(&path).unwrap();
+            if name == "manifest.json" {
+                let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                manifest["created_at_ms"] = 0.into();
+                bytes = manifest.to_string().into_bytes();
+            }
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn parts_learned_apart_and_merged_write_the_set_of_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = with_other_successes(reformulations_of(30), &["what time is it", "stop"]);
+    let log = dir.path().join("log");
+    let file = dir.path().join("events.jsonl");
+    write_jsonl(fs_err::File::create(&file).unwrap(), &events).unwrap();
+    assert!(
+        selflearn(&log, &["ingest", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let encoder = path("encoder.safetensors");
+    let learn = |args: &[&str]| {
+        let mut all = vec!["learn", "--encoder", &encoder];
+        all.extend_from_slice(args);
+        let out = selflearn(&log, &all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    learn(&["--artifacts", &path("whole"), "--set-version", "v1"]);
+
+    // Two parts, each every event of its users grouped by user; one from standard input.
+    let mut sorted = events.clone();
+    sorted.sort_by(|a, b| (&a.user_id, a.timestamp_ms).cmp(&(&b.user_id, b.timestamp_ms)));
+    let (first, second): (Vec<TurnEvent>, Vec<TurnEvent>) =
+        sorted.into_iter().partition(|e| e.user_id.len() % 2 == 0);
+    write_jsonl(fs_err::File::create(path("first.jsonl")).unwrap(), &first).unwrap();
+    let said = learn(&[
+        "--events",
+        &path("first.jsonl"),
+        "--partial",
+        &path("first.cbor"),
+    ]);
+    assert!(said.contains(&format!("{} events", first.len())), "{said}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_selflearn"))
+        .args(["learn", "--encoder", &encoder, "--events", "-"])
+        .args(["--partial", &path("second.cbor")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    write_jsonl(child.stdin.take().unwrap(), &second).unwrap();
+    assert!(child.wait().unwrap().success());
+    learn(&[
+        "--merge",
+        &path("second.cbor"),
+        &path("first.cbor"),
+        "--artifacts",
+        &path("merged"),
+        "--set-version",
+        "v1",
+    ]);
+    assert_eq!(
+        set_files(&dir.path().join("merged")),
+        set_files(&dir.path().join("whole"))
+    );
+
+    // Events not grouped by user are refused, naming the line.
+    let out = selflearn(
+        &log,
+        &[
+            "learn",
+            "--encoder",
+            &encoder,
+            "--events",
+            &path("events.jsonl"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("events.jsonl") && text(&out.stderr).contains("line"),
+        "{}",
+        text(&out.stderr)
+    );
+}
