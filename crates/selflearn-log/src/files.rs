@@ -82,12 +82,15 @@ pub fn ingest_file(
     }
 }
 
+/// Records of an events file, each with its position.
+pub type Records<'a> = Box<dyn Iterator<Item = Result<(Position, TurnEvent)>> + 'a>;
+
 /// The events of the file at `path` (`-`: JSON Lines from standard input), each with its
 /// position, as `ingest` reads them, without storing them.
 pub fn read_events(
     path: &Path,
     format: Option<Format>,
-) -> Result<Box<dyn Iterator<Item = Result<(Position, TurnEvent)>> + '_>> {
+) -> Result<Records<'_>> {
     if path == Path::new("-") {
         return Ok(Box::new(read_jsonl(std::io::stdin().lock())));
     }
