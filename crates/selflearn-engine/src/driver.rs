@@ -111,6 +111,115 @@ pub fn learn(
     })
 }
 
+/// As [`learn`], with the per-user work (sessions, signals, every learner's `observe`) on
+/// `threads` worker threads, each with its own learners from `empty`, merged at the end: the
+/// log is read once, in order, by the calling thread. Each user goes to one worker whole, so
+/// the merge is what one learner observing every user holds, to the byte (`learn` is
+/// `threads` = 1 without the workers). Memory holds the learners of every worker and at most
+/// `2 × threads` users in flight.
+pub fn learn_parallel(
+    log: &EventLog,
+    signals: &SignalConfig,
+    empty: impl Fn() -> (PrecomputedLearner, Option<OnlineLayersLearner>) + Sync,
+    threads: usize,
+    progress: impl FnMut(u64),
+) -> crate::Result<Learned> {
+    if threads <= 1 {
+        let (precomputed, online) = empty();
+        return learn(log, signals, precomputed, online, progress);
+    }
+    let _span = tracing::info_span!("learn", threads).entered();
+    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<TurnEvent>>(2 * threads);
+    let receive = std::sync::Mutex::new(receive);
+    let (range, parts) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut precomputed, mut online) = empty();
+                    let mut report = LearnReport::default();
+                    let mut insights = InsightsLearner::default();
+                    loop {
+                        let next = receive
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|r| r.recv().map_err(|_| ()));
+                        let Ok(user) = next else { break };
+                        for turns in by_user(&user, signals) {
+                            observe_user(
+                                &turns,
+                                &mut report,
+                                &mut precomputed,
+                                &mut insights,
+                                online.as_mut(),
+                            );
+                        }
+                    }
+                    Learned {
+                        report,
+                        precomputed,
+                        online,
+                        insights,
+                    }
+                })
+            })
+            .collect();
+        let range = scan_users(log, &send, progress);
+        drop(send);
+        let parts: Vec<Learned> = workers
+            .into_iter()
+            .map(|worker| worker.join().expect("a learn worker does not panic"))
+            .collect();
+        (range, parts)
+    });
+    let range = range?;
+    let mut parts = parts.into_iter();
+    let mut learned = parts.next().expect("at least two workers");
+    for part in parts {
+        learned
+            .merge(part)
+            .expect("the workers' learners are of one job");
+    }
+    learned.report.log = range;
+    Ok(learned)
+}
+
+/// Reads `log` in (user, time) order and sends each user's events whole; returns the range
+/// read. Stops early, and says so, if the workers are gone.
+fn scan_users(
+    log: &EventLog,
+    send: &std::sync::mpsc::SyncSender<Vec<TurnEvent>>,
+    mut progress: impl FnMut(u64),
+) -> crate::Result<LogRange> {
+    let _span = tracing::info_span!("scan").entered();
+    let mut digest = LogDigest::default();
+    let mut user: Vec<TurnEvent> = Vec::new();
+    let mut read = 0u64;
+    let gone = || {
+        crate::EngineError::Io(std::io::Error::other(
+            "the learn workers stopped before the scan ended",
+        ))
+    };
+    log.scan(ScanOrder::UserTime, |event| {
+        if user
+            .last()
+            .is_some_and(|last| last.user_id != event.user_id)
+        {
+            send.send(std::mem::take(&mut user))
+                .map_err(|_| selflearn_log::LogError::Io(std::io::Error::other("workers gone")))?;
+            progress(read);
+        }
+        read += 1;
+        digest.add(&event.event_id, event.timestamp_ms);
+        user.push(event);
+        Ok(())
+    })?;
+    if !user.is_empty() {
+        send.send(user).map_err(|_| gone())?;
+    }
+    progress(read);
+    Ok(digest.finish())
+}
+
 /// One user into every learner and the report: the one step of a whole learn and of a part.
 pub(crate) fn observe_user(
     turns: &UserTurns,

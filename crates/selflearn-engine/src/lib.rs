@@ -25,7 +25,7 @@ pub mod manifest;
 pub mod partial;
 pub mod set;
 
-pub use driver::{LearnReport, Learned, for_each_user, learn};
+pub use driver::{LearnReport, Learned, for_each_user, learn, learn_parallel};
 pub use error::{EngineError, Result};
 pub use inputs::{encoder_at, lexicon_text};
 pub use insights::{Insights, InsightsLearner};

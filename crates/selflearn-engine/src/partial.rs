@@ -366,6 +366,26 @@ mod tests {
     }
 
     #[test]
+    fn a_learn_on_three_threads_is_the_learn_on_one_to_the_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = EventLog::open(&dir.path().join("log"), &LogOptions::default()).unwrap();
+        log.append(&events()).unwrap();
+        let (precomputed, online) = learners();
+        let one = learn(&log, &SignalConfig::default(), precomputed, online, |_| {}).unwrap();
+        let mut told = Vec::new();
+        let three = crate::learn_parallel(&log, &SignalConfig::default(), learners, 3, |read| {
+            told.push(read)
+        })
+        .unwrap();
+        assert_eq!(told.last(), Some(&(events().len() as u64)));
+        assert_eq!(three.report, one.report);
+        assert_eq!(
+            saved(&three, &dir.path().join("three")),
+            saved(&one, &dir.path().join("one"))
+        );
+    }
+
+    #[test]
     fn a_user_back_after_another_is_refused_naming_the_record() {
         let mut all = events();
         let back = all[0].clone();

@@ -87,10 +87,7 @@ pub type Records<'a> = Box<dyn Iterator<Item = Result<(Position, TurnEvent)>> + 
 
 /// The events of the file at `path` (`-`: JSON Lines from standard input), each with its
 /// position, as `ingest` reads them, without storing them.
-pub fn read_events(
-    path: &Path,
-    format: Option<Format>,
-) -> Result<Records<'_>> {
+pub fn read_events(path: &Path, format: Option<Format>) -> Result<Records<'_>> {
     if path == Path::new("-") {
         return Ok(Box::new(read_jsonl(std::io::stdin().lock())));
     }

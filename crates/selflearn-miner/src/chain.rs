@@ -160,25 +160,59 @@ impl Solver {
         tolerance: f64,
         max_iterations: usize,
     ) -> BTreeMap<usize, f64> {
-        // Ordered maps: the additions into a state come in state order, the same every run.
-        let mut n: BTreeMap<usize, f64> = BTreeMap::from([(from, 1.0)]);
+        // The reachable states, in state order, renumbered densely: each iteration is then
+        // plain loops over vectors, and every state's visits add up in state order, the same
+        // every run.
+        let mut reachable = std::collections::BTreeSet::from([from]);
+        let mut frontier = vec![from];
+        while let Some(i) = frontier.pop() {
+            for &(j, _) in &self.rows[i].0 {
+                if reachable.insert(j) {
+                    frontier.push(j);
+                }
+            }
+        }
+        let states: Vec<usize> = reachable.into_iter().collect();
+        let local = |state: usize| {
+            states
+                .binary_search(&state)
+                .expect("a reachable state is in the set")
+        };
+        let rows: Vec<Vec<(usize, f64)>> = states
+            .iter()
+            .map(|&i| self.rows[i].0.iter().map(|&(j, p)| (local(j), p)).collect())
+            .collect();
+        let start = local(from);
+        let mut n = vec![0.0; states.len()];
+        n[start] = 1.0;
+        let mut next = vec![0.0; states.len()];
         for _ in 0..max_iterations {
-            let mut next: BTreeMap<usize, f64> = BTreeMap::from([(from, 1.0)]);
-            for (&i, &visits) in &n {
-                for &(j, p) in &self.rows[i].0 {
-                    *next.entry(j).or_default() += visits * p;
+            next.fill(0.0);
+            next[start] = 1.0;
+            for (i, row) in rows.iter().enumerate() {
+                let visits = n[i];
+                if visits == 0.0 {
+                    continue;
+                }
+                for &(j, p) in row {
+                    next[j] += visits * p;
                 }
             }
             let change = next
                 .iter()
-                .map(|(k, v)| (v - n.get(k).copied().unwrap_or(0.0)).abs())
+                .zip(&n)
+                .map(|(v, old)| (v - old).abs())
                 .fold(0.0, f64::max);
-            n = next;
+            std::mem::swap(&mut n, &mut next);
             if change < tolerance {
                 break;
             }
         }
-        n
+        states
+            .into_iter()
+            .zip(n)
+            .filter(|&(_, visits)| visits != 0.0)
+            .collect()
     }
 }
 

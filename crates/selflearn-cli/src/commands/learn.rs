@@ -14,8 +14,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use clap::Args;
 use selflearn_engine::{
-    Learned, OnlineLayersLearner, PrecomputedLearner, encoder_at, job_settings, learn,
-    learn_events, lexicon_text,
+    Learned, OnlineLayersLearner, PrecomputedLearner, encoder_at, job_settings, learn_events,
+    learn_parallel, lexicon_text,
 };
 use selflearn_log::EventLog;
 use selflearn_log::files::read_events;
@@ -59,6 +59,10 @@ pub struct LearnArgs {
     /// of the same log with the same version write the same set.
     #[arg(long = "set-version", value_name = "VERSION")]
     pub set_version: Option<String>,
+    /// Threads for the per-user work of a learn from the log (sessions, signals, learners);
+    /// by default one per core. The set is the same whatever the number.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 /// Learns from the configured log, or from a part's events and partial files.
@@ -117,8 +121,10 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         let style =
             indicatif::ProgressStyle::with_template("learn {bar:40} {pos}/{len} events ({eta})");
         let bar = indicatif::ProgressBar::new(log.len()?).with_style(style?);
-        let (precomputed, online) = empty();
-        let learned = learn(&log, &config.signals, precomputed, online, |read| {
+        let threads = args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        let learned = learn_parallel(&log, &config.signals, empty, threads, |read| {
             bar.set_position(read)
         })?;
         bar.finish_and_clear();
