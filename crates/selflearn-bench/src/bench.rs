@@ -75,6 +75,24 @@ pub struct LearnBench {
     /// generation in a child process).
     #[arg(long, hide = true, value_name = "DIR")]
     pub generate_into: Option<std::path::PathBuf>,
+    /// Worker threads of the learn (`learn --threads`); by default one per core.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write the figures as JSON to this file too (`runs[]`).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// One learn of the learn benchmark.
+#[derive(Debug, Serialize)]
+struct LearnRun {
+    turns: usize,
+    threads: usize,
+    seconds: f64,
+    turns_per_min: f64,
+    peak_rss_mib: f64,
+    rewrites: usize,
+    global_candidates: usize,
 }
 
 /// Parameters of the world benchmark.
@@ -253,6 +271,10 @@ fn learn(bench: LearnBench) -> anyhow::Result<()> {
         selflearn_online::Lexicon::EMBEDDED,
         "built-in lexicon",
     )?);
+    let threads = bench.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let mut runs: Vec<LearnRun> = Vec::new();
     let mut table = RewriteTable::new("bench", MinerConfig::default(), Default::default());
     let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
@@ -267,16 +289,21 @@ fn learn(bench: LearnBench) -> anyhow::Result<()> {
         let log = EventLog::open_read_only(dir.path())?;
         reset_peak_rss();
         let started = Instant::now();
-        let online_learner = OnlineLayersLearner::new(
-            selflearn_online::Encoder::random(7),
-            lexicon.clone(),
-            selflearn_online::OnlineConfig::default(),
-        );
-        let learned = selflearn_engine::learn(
+        let encoder = selflearn_online::Encoder::random(7);
+        let learned = selflearn_engine::learn_parallel(
             &log,
             &SignalConfig::default(),
-            PrecomputedLearner::new(MinerConfig::default()),
-            Some(online_learner),
+            || {
+                (
+                    PrecomputedLearner::new(MinerConfig::default()),
+                    Some(OnlineLayersLearner::new(
+                        encoder.clone(),
+                        lexicon.clone(),
+                        selflearn_online::OnlineConfig::default(),
+                    )),
+                )
+            },
+            threads,
             |_| {},
         )?;
         let set = learned.finish("bench", Arc::from(""))?;
@@ -286,13 +313,26 @@ fn learn(bench: LearnBench) -> anyhow::Result<()> {
             .expect("the online layers were learned")
             .0;
         let seconds = started.elapsed().as_secs_f64();
+        let run = LearnRun {
+            turns: n,
+            threads,
+            seconds,
+            turns_per_min: n as f64 / seconds * 60.0,
+            peak_rss_mib: peak_rss_mib().unwrap_or(0.0),
+            rewrites: set.table.entries.len(),
+            global_candidates: online.global_len(),
+        };
         println!(
             "| {n} | {seconds:.2} s | {:.0} | {:.0} MiB | {} | {} |",
-            n as f64 / seconds * 60.0,
-            peak_rss_mib().unwrap_or(0.0),
-            set.table.entries.len(),
-            online.global_len()
+            run.turns_per_min, run.peak_rss_mib, run.rewrites, run.global_candidates
         );
+        runs.push(run);
+        if let Some(path) = &bench.json {
+            fs_err::write(
+                path,
+                serde_json::to_string_pretty(&serde_json::json!({ "runs": runs }))?,
+            )?;
+        }
         if heard.is_empty() {
             log.scan(selflearn_log::ScanOrder::Arrival, |event| {
                 if heard.len() < 200_000 {
