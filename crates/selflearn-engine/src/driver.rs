@@ -111,40 +111,63 @@ pub fn learn(
     })
 }
 
-/// As [`learn`], with the per-user work (sessions, signals, every learner's `observe`) on
-/// `threads` worker threads, each with its own learners from `empty`, merged at the end: the
-/// log is read once, in order, by the calling thread. Each user goes to one worker whole, so
-/// the merge is what one learner observing every user holds, to the byte (`learn` is
-/// `threads` = 1 without the workers). Memory holds the learners of every worker and at most
-/// `2 × threads` users in flight.
+/// As [`learn`], with the per-user work (decoding, sessions, signals, every learner's
+/// `observe`) on `threads` worker threads, each with its own learners from `empty`, merged at
+/// the end: the calling thread only reads the log's rows in (user, time) order. Each user goes
+/// to one worker whole, so the merge is what one learner observing every user holds, to the
+/// byte (`learn` is `threads` = 1 without the workers). Memory holds the learners of every
+/// worker and at most `2 × threads` users in flight.
 pub fn learn_parallel(
     log: &EventLog,
     signals: &SignalConfig,
     empty: impl Fn() -> (PrecomputedLearner, Option<OnlineLayersLearner>) + Sync,
     threads: usize,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> crate::Result<Learned> {
     if threads <= 1 {
         let (precomputed, online) = empty();
         return learn(log, signals, precomputed, online, progress);
     }
     let _span = tracing::info_span!("learn", threads).entered();
-    let (send, receive) = std::sync::mpsc::sync_channel::<Vec<TurnEvent>>(2 * threads);
+    // One user's rows: (row, stored JSON).
+    type Rows = Vec<(i64, String)>;
+    let (send, receive) = std::sync::mpsc::sync_channel::<Rows>(2 * threads);
     let receive = std::sync::Mutex::new(receive);
-    let (range, parts) = std::thread::scope(|scope| {
+    let path = log.path().to_path_buf();
+    let (scanned, parts) = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| {
+                scope.spawn(|| -> crate::Result<Learned> {
                     let (mut precomputed, mut online) = empty();
                     let mut report = LearnReport::default();
                     let mut insights = InsightsLearner::default();
+                    let mut digest = LogDigest::default();
+                    let mut failed = None;
                     loop {
                         let next = receive
                             .lock()
                             .map_err(|_| ())
                             .and_then(|r| r.recv().map_err(|_| ()));
-                        let Ok(user) = next else { break };
-                        for turns in by_user(&user, signals) {
+                        let Ok(rows) = next else { break };
+                        // After a failure the rows are still taken, so the reader never waits.
+                        if failed.is_some() {
+                            continue;
+                        }
+                        let decoded: selflearn_log::Result<Vec<TurnEvent>> = rows
+                            .iter()
+                            .map(|(seq, body)| EventLog::decode_body(&path, *seq, body))
+                            .collect();
+                        let events = match decoded {
+                            Ok(events) => events,
+                            Err(e) => {
+                                failed = Some(e);
+                                continue;
+                            }
+                        };
+                        for event in &events {
+                            digest.add(&event.event_id, event.timestamp_ms);
+                        }
+                        for turns in by_user(&events, signals) {
                             observe_user(
                                 &turns,
                                 &mut report,
@@ -154,70 +177,63 @@ pub fn learn_parallel(
                             );
                         }
                     }
-                    Learned {
+                    if let Some(e) = failed {
+                        return Err(e.into());
+                    }
+                    report.log = digest.finish();
+                    Ok(Learned {
                         report,
                         precomputed,
                         online,
                         insights,
-                    }
+                    })
                 })
             })
             .collect();
-        let range = scan_users(log, &send, progress);
+        let scanned = {
+            let _span = tracing::info_span!("scan").entered();
+            let mut user: Option<String> = None;
+            let mut rows: Rows = Vec::new();
+            let mut read = 0u64;
+            let scanned = log.scan_user_bodies(|user_id, seq, body| {
+                if user.as_deref() != Some(user_id) {
+                    if !rows.is_empty() {
+                        // A send fails only when every worker is gone: the scan then stops.
+                        send.send(std::mem::take(&mut rows)).map_err(|_| {
+                            selflearn_log::LogError::Io(std::io::Error::other(
+                                "the learn workers stopped",
+                            ))
+                        })?;
+                        progress(read);
+                    }
+                    user = Some(user_id.to_owned());
+                }
+                read += 1;
+                rows.push((seq, body));
+                Ok(())
+            });
+            if !rows.is_empty() && scanned.is_ok() {
+                let _ = send.send(rows);
+            }
+            progress(read);
+            scanned
+        };
         drop(send);
-        let parts: Vec<Learned> = workers
+        let parts: Vec<crate::Result<Learned>> = workers
             .into_iter()
             .map(|worker| worker.join().expect("a learn worker does not panic"))
             .collect();
-        (range, parts)
+        (scanned, parts)
     });
-    let range = range?;
+    scanned?;
     let mut parts = parts.into_iter();
-    let mut learned = parts.next().expect("at least two workers");
+    let mut learned = parts.next().expect("at least two workers")?;
     for part in parts {
         learned
-            .merge(part)
-            .expect("the workers' learners are of one job");
+            .merge(part?)
+            .map_err(|reason| crate::EngineError::Io(std::io::Error::other(reason)))?;
     }
-    learned.report.log = range;
     Ok(learned)
-}
-
-/// Reads `log` in (user, time) order and sends each user's events whole; returns the range
-/// read. Stops early, and says so, if the workers are gone.
-fn scan_users(
-    log: &EventLog,
-    send: &std::sync::mpsc::SyncSender<Vec<TurnEvent>>,
-    mut progress: impl FnMut(u64),
-) -> crate::Result<LogRange> {
-    let _span = tracing::info_span!("scan").entered();
-    let mut digest = LogDigest::default();
-    let mut user: Vec<TurnEvent> = Vec::new();
-    let mut read = 0u64;
-    let gone = || {
-        crate::EngineError::Io(std::io::Error::other(
-            "the learn workers stopped before the scan ended",
-        ))
-    };
-    log.scan(ScanOrder::UserTime, |event| {
-        if user
-            .last()
-            .is_some_and(|last| last.user_id != event.user_id)
-        {
-            send.send(std::mem::take(&mut user))
-                .map_err(|_| selflearn_log::LogError::Io(std::io::Error::other("workers gone")))?;
-            progress(read);
-        }
-        read += 1;
-        digest.add(&event.event_id, event.timestamp_ms);
-        user.push(event);
-        Ok(())
-    })?;
-    if !user.is_empty() {
-        send.send(user).map_err(|_| gone())?;
-    }
-    progress(read);
-    Ok(digest.finish())
 }
 
 /// One user into every learner and the report: the one step of a whole learn and of a part.

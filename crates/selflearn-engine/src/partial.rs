@@ -22,7 +22,7 @@ use crate::driver::{LearnReport, Learned, observe_user};
 use crate::insights::InsightsLearner;
 use crate::learner::{Learner, by_user};
 use crate::learners::{OnlineLayersLearner, PrecomputedLearner};
-use crate::manifest::{LogDigest, digest};
+use crate::manifest::{LogDigest, LogRange, digest};
 use crate::{EngineError, Result};
 
 /// Format of a partial file; another is refused.
@@ -160,15 +160,27 @@ impl Learned {
     pub fn load_partial(
         path: &Path,
         settings: &str,
+        precomputed: PrecomputedLearner,
+        online: Option<OnlineLayersLearner>,
+    ) -> Result<Learned> {
+        let bytes = fs_err::read(path)?;
+        Self::partial_from_bytes(&bytes, path, Some(settings), precomputed, online)
+    }
+
+    /// [`Learned::load_partial`] of bytes read from `origin`; `settings` `None` takes the
+    /// part's own (what a fuzzer checks: everything else is checked as from a file).
+    pub fn partial_from_bytes(
+        bytes: &[u8],
+        origin: &Path,
+        settings: Option<&str>,
         mut precomputed: PrecomputedLearner,
         mut online: Option<OnlineLayersLearner>,
     ) -> Result<Learned> {
         let refuse = |reason: String| EngineError::Partial {
-            path: path.to_path_buf(),
+            path: origin.to_path_buf(),
             reason,
         };
-        let file = fs_err::File::open(path)?;
-        let part: PartialIn = ciborium::from_reader(std::io::BufReader::new(file))
+        let part: PartialIn = ciborium::from_reader(bytes)
             .map_err(|e| refuse(format!("not a partial learner file: {e}")))?;
         if part.format != PARTIAL_FORMAT {
             return Err(refuse(format!(
@@ -176,11 +188,19 @@ impl Learned {
                 part.format
             )));
         }
-        if part.settings != settings {
+        if settings.is_some_and(|settings| part.settings != settings) {
             return Err(refuse(
                 "learned with other settings (signals, miner, online, sensitive, encoder or lexicon) than this job's".into(),
             ));
         }
+        part.miner.check().map_err(refuse)?;
+        if let Some(learner) = &part.online {
+            learner.check().map_err(refuse)?;
+        }
+        // The log digest must be one that later merges can add to.
+        LogRange::default()
+            .merge(&part.report.log)
+            .map_err(refuse)?;
         precomputed.miner = part.miner;
         match (online.as_mut(), part.online) {
             (Some(online), Some(learner)) => {
@@ -406,6 +426,88 @@ mod tests {
                 && message.contains("user-00"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_part_whose_learners_do_not_hold_together_is_refused_before_use() {
+        let (precomputed, online) = learners();
+        let learned = learn_events(
+            records(&events()),
+            Path::new("part"),
+            &SignalConfig::default(),
+            precomputed,
+            online,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part.cbor");
+        learned.save_partial(&path, "job").unwrap();
+        let value: ciborium::Value =
+            ciborium::from_reader(fs_err::read(&path).unwrap().as_slice()).unwrap();
+        // Each change would index out of bounds in the merge or the finish.
+        let broken = |field: &str, replace: ciborium::Value| {
+            let mut value = value.clone();
+            let map = value.as_map_mut().unwrap();
+            let miner = map
+                .iter_mut()
+                .find(|(k, _)| k.as_text() == Some("miner"))
+                .unwrap()
+                .1
+                .as_map_mut()
+                .unwrap();
+            miner
+                .iter_mut()
+                .find(|(k, _)| k.as_text() == Some(field))
+                .unwrap()
+                .1 = replace;
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&value, &mut bytes).unwrap();
+            bytes
+        };
+        for (field, replace) in [
+            ("said", ciborium::Value::Array(vec![])),
+            ("meanings", ciborium::Value::Array(vec![])),
+        ] {
+            let (precomputed, online) = learners();
+            let bytes = broken(field, replace);
+            let err = Learned::partial_from_bytes(
+                &bytes,
+                Path::new("part.cbor"),
+                Some("job"),
+                precomputed,
+                online,
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string().contains("entries") && err.to_string().contains(field),
+                "{field}: {err}"
+            );
+        }
+        let (precomputed, online) = learners();
+        let intact = broken("said", {
+            let map = value.as_map().unwrap();
+            let miner = map
+                .iter()
+                .find(|(k, _)| k.as_text() == Some("miner"))
+                .unwrap()
+                .1
+                .as_map()
+                .unwrap();
+            miner
+                .iter()
+                .find(|(k, _)| k.as_text() == Some("said"))
+                .unwrap()
+                .1
+                .clone()
+        });
+        Learned::partial_from_bytes(
+            &intact,
+            Path::new("part.cbor"),
+            Some("job"),
+            precomputed,
+            online,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub const TARGETS: &[Target] = &[
         name: "manifest",
         check: manifest,
     },
+    Target {
+        name: "partial",
+        check: partial,
+    },
 ];
 
 /// The seed of the encoder the online fixtures are keyed to (an online artifact is served
@@ -166,6 +170,27 @@ pub fn manifest(data: &[u8]) {
                 entry.file
             );
         }
+    }
+}
+
+/// A partial learner file (`learn --partial`): refused, or it finishes without a panic (an
+/// error is an answer too). Its own settings digest is taken, so that mutations reach the
+/// learners' state.
+pub fn partial(data: &[u8]) {
+    use selflearn_engine::{Learned, OnlineLayersLearner, PrecomputedLearner};
+    let online = OnlineLayersLearner::new(
+        fixture_encoder().clone(),
+        Arc::new(Lexicon::default()),
+        Default::default(),
+    );
+    if let Ok(learned) = Learned::partial_from_bytes(
+        data,
+        Path::new("fuzz"),
+        None,
+        PrecomputedLearner::new(Default::default()),
+        Some(online),
+    ) {
+        let _ = learned.finish("fuzz", Arc::from(""));
     }
 }
 

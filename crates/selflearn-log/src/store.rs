@@ -736,6 +736,36 @@ impl EventLog {
         }
     }
 
+    /// Visits every event's stored JSON body in (user, time, arrival) order with its user id
+    /// and row, without decoding it: for a reader that decodes on other threads
+    /// ([`EventLog::decode_body`]).
+    pub fn scan_user_bodies(
+        &self,
+        mut visit: impl FnMut(&str, i64, String) -> Result<()>,
+    ) -> Result<()> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT user_id, body FROM events WHERE seq = ?1")
+            .map_err(|e| self.store_err(e))?;
+        for seq in self.user_time_order()? {
+            let (user, body): (String, String) = statement
+                .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.store_err(e))?;
+            visit(&user, seq, body)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a body [`EventLog::scan_user_bodies`] gave, naming this log and the row when it
+    /// is not a valid event.
+    pub fn decode_body(path: &Path, seq: i64, body: &str) -> Result<TurnEvent> {
+        serde_json::from_str(body).map_err(|e| LogError::Corrupt {
+            path: path.to_path_buf(),
+            seq,
+            reason: e.to_string(),
+        })
+    }
+
     /// Row numbers sorted by (user, time, arrival): the keys are sorted in memory rather than
     /// kept in an index that every commit would have to update at random places.
     fn user_time_order(&self) -> Result<Vec<i64>> {
@@ -786,11 +816,7 @@ impl EventLog {
     }
 
     fn decode(&self, seq: i64, body: &str) -> Result<TurnEvent> {
-        serde_json::from_str(body).map_err(|e| LogError::Corrupt {
-            path: self.path.clone(),
-            seq,
-            reason: e.to_string(),
-        })
+        Self::decode_body(&self.path, seq, body)
     }
 }
 

@@ -319,6 +319,46 @@ impl Miner {
         }
     }
 
+    /// Whether a miner read back from a file (a partial learner) holds together: one entry per
+    /// state in every per-state list, distinct forms, transitions and pairs between existing
+    /// states, finite non-negative counts. A miner that does not is refused before anything
+    /// indexes into it.
+    pub fn check(&self) -> Result<(), String> {
+        let states = self.forms.len();
+        let lists = [
+            ("said", self.said.len()),
+            ("unrewritten", self.unrewritten.len()),
+            ("meanings", self.meanings.len()),
+            ("chain", self.chain.len()),
+        ];
+        for (name, len) in lists {
+            if len != states {
+                return Err(format!("miner: {len} {name} entries for {states} states"));
+            }
+        }
+        let mut seen = HashSet::with_capacity(states);
+        if let Some(form) = self.forms.iter().find(|form| !seen.insert(form.as_str())) {
+            return Err(format!("miner: the form {form:?} is two states"));
+        }
+        for from in 0..states {
+            for (target, count) in self.chain.transitions(from) {
+                if matches!(target, Target::State(j) if j >= states) {
+                    return Err(format!(
+                        "miner: state {from} moves to a state that is not there"
+                    ));
+                }
+                if !count.is_finite() || count < 0.0 {
+                    return Err(format!("miner: state {from} has a count of {count}"));
+                }
+            }
+        }
+        let keys = self.pairs.keys().chain(self.fired.keys());
+        if keys.into_iter().any(|&(a, b)| a >= states || b >= states) {
+            return Err("miner: a pair names a state that is not there".into());
+        }
+        Ok(())
+    }
+
     /// The same observations with states numbered in form order. `finish` solves this one, so
     /// that its floating-point sums do not depend on the order forms were first seen in: a
     /// learn split over processes and merged mines the table, to the bit, one process mines.

@@ -225,6 +225,21 @@ impl OnlineLearner {
         self.trim_sample();
     }
 
+    /// Whether a learner read back from a file (a partial learner) holds together: hours of
+    /// the day below 24, and no larger a sample than a learner keeps.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(o) = self.pairs.values().find(|o| o.hour >= 24) {
+            return Err(format!("online learner: a pair heard at hour {}", o.hour));
+        }
+        if self.served_as_heard.len() > SERVED_SAMPLE {
+            return Err(format!(
+                "online learner: a sample of {} requests, more than {SERVED_SAMPLE}",
+                self.served_as_heard.len()
+            ));
+        }
+        Ok(())
+    }
+
     fn trim_sample(&mut self) {
         while self.served_as_heard.len() > SERVED_SAMPLE {
             self.served_as_heard.pop_last();
