@@ -45,6 +45,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory-mib", type=int, default=2048)
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--input", choices=["parquet", "jsonl"], default="parquet",
+                        help="the export the job reads")
     parser.add_argument("--json", help="write the figures here too")
     args = parser.parse_args()
     binary = str(Path(args.selflearn).resolve())
@@ -63,7 +65,8 @@ def main() -> int:
             "--artifacts", "warm", cwd=work)
         local = run(binary, "--log-dir", "log", "learn", "--encoder", "encoder.safetensors",
                     "--artifacts", "whole", "--set-version", "v1", cwd=work)
-        run(binary, "--log-dir", "log", "export", "--out", "log.parquet", cwd=work)
+        export = f"log.{args.input}"
+        run(binary, "--log-dir", "log", "export", "--out", export, cwd=work)
 
         from pyspark.sql import SparkSession
 
@@ -83,7 +86,7 @@ def main() -> int:
             started = time.monotonic()
             selflearn_learn.learn(
                 spark,
-                str(work / "log.parquet"),
+                str(work / export),
                 binary,
                 str(work / "spark"),
                 partitions=args.partitions,
@@ -101,6 +104,7 @@ def main() -> int:
         "spark_seconds": round(on_spark, 2),
         "spark_workers": args.workers,
         "partitions": args.partitions,
+        "input": args.input,
         "ratio": round(on_spark / local, 2),
         "spark_turns_per_s": round(turns / on_spark),
         "local_turns_per_s": round(turns / local),
