@@ -18,7 +18,6 @@ The binary, the encoder and the configuration file are shipped to the executors 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -28,16 +27,6 @@ from typing import Iterable, Iterator
 # The columns a partition is sorted by, as the event schema names them.
 USER = "user_id"
 TIME = "timestamp_ms"
-
-
-def without_nulls(value):
-    """A Spark row as the event's JSON: absent optional fields are left out, not null, as
-    selflearn writes them (its defaults apply)."""
-    if isinstance(value, dict):
-        return {k: without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nulls(v) for v in value]
-    return value
 
 
 def run_selflearn(binary: str, args: list[str], stdin: bytes | None = None) -> None:
@@ -117,11 +106,10 @@ def event_lines(spark, events: str, partitions: int):
     if events.endswith(".parquet") or os.path.isdir(events):
         frame = spark.read.parquet(events)
         frame = frame.repartition(partitions, USER).sortWithinPartitions(USER, TIME)
-        return frame.rdd.map(
-            lambda row: json.dumps(
-                without_nulls(row.asDict(recursive=True)), separators=(",", ":")
-            )
-        )
+        # Each row back to the event's JSON in the JVM: `to_json` leaves null fields out, as
+        # selflearn writes absent optional fields (its defaults apply).
+        lines = frame.select(F.to_json(F.struct(*frame.columns)).alias("value"))
+        return lines.rdd.map(lambda row: row.value)
     frame = spark.read.text(events)
     frame = (
         frame.withColumn(USER, F.get_json_object("value", f"$.{USER}"))
