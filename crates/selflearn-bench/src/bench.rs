@@ -160,8 +160,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Peak resident memory of this process so far, in MiB (Linux), from `/proc/self/status`.
 fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// A memory line of this process's `/proc/self/status` (`VmRSS:`, `VmHWM:`), in MiB (Linux).
+pub(crate) fn status_mib(key: &str) -> Option<f64> {
     let status = fs_err::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }

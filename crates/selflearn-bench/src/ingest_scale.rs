@@ -15,6 +15,8 @@ use selflearn_types::TurnEvent;
 use selflearn_types::testing::generated_events;
 use serde::{Deserialize, Serialize};
 
+use crate::bench::status_mib;
+
 /// Parameters of the benchmark.
 #[derive(Debug, Args)]
 pub struct IngestScaleBench {
@@ -169,7 +171,7 @@ fn measure(dir: &Path, stored: usize, fresh: usize, batch: usize) -> anyhow::Res
     let events = Events::new();
     let new = events.range(stored, stored + fresh);
     let resent = events.range(stored / 2, stored / 2 + batch);
-    let before = rss_mib("VmRSS:").context("no /proc/self/status")?;
+    let before = status_mib("VmRSS:").context("no /proc/self/status")?;
     let started = Instant::now();
     let mut log = EventLog::open(
         dir,
@@ -178,7 +180,7 @@ fn measure(dir: &Path, stored: usize, fresh: usize, batch: usize) -> anyhow::Res
         },
     )?;
     let open_seconds = started.elapsed().as_secs_f64();
-    let open_rss_mib = rss_mib("VmRSS:").unwrap_or(before) - before;
+    let open_rss_mib = status_mib("VmRSS:").unwrap_or(before) - before;
     let started = Instant::now();
     for chunk in new.chunks(batch) {
         log.append(chunk)?;
@@ -192,14 +194,6 @@ fn measure(dir: &Path, stored: usize, fresh: usize, batch: usize) -> anyhow::Res
         ingest_events: fresh,
         ingest_events_per_s,
         resent_stored_again: again.inserted,
-        peak_rss_mib: rss_mib("VmHWM:").unwrap_or(0.0),
+        peak_rss_mib: status_mib("VmHWM:").unwrap_or(0.0),
     })
-}
-
-/// A memory line of `/proc/self/status` (`VmRSS:`, `VmHWM:`), in MiB.
-fn rss_mib(key: &str) -> Option<f64> {
-    let status = fs_err::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
 }

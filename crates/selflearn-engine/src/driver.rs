@@ -7,7 +7,7 @@ use selflearn_signals::SignalConfig;
 use selflearn_types::TurnEvent;
 
 use crate::insights::InsightsLearner;
-use crate::learner::{Learner, UserTurns, by_user};
+use crate::learner::{Learner, UserRuns, UserTurns, by_user};
 use crate::learners::{OnlineLayersLearner, PrecomputedLearner};
 use crate::manifest::{LogDigest, LogRange};
 use crate::set::ArtifactSet;
@@ -49,32 +49,26 @@ pub fn for_each_user(
 ) -> crate::Result<LogRange> {
     let _span = tracing::info_span!("scan_and_observe").entered();
     let mut digest = LogDigest::default();
-    let mut user: Vec<TurnEvent> = Vec::new();
+    let mut runs = UserRuns::default();
     let mut read = 0u64;
-    let mut flush = |user: &mut Vec<TurnEvent>, read: u64| {
-        if user.is_empty() {
-            return;
-        }
+    let mut flush = |user: Vec<TurnEvent>, read: u64| {
         let _span = tracing::debug_span!("user", events = user.len()).entered();
-        for turns in by_user(user, signals) {
+        for turns in by_user(&user, signals) {
             visit(&turns);
         }
-        user.clear();
         progress(read);
     };
     log.scan(ScanOrder::UserTime, |event| {
-        if user
-            .last()
-            .is_some_and(|last| last.user_id != event.user_id)
-        {
-            flush(&mut user, read);
+        digest.add(&event.event_id, event.timestamp_ms);
+        if let Some(user) = runs.push(event) {
+            flush(user, read);
         }
         read += 1;
-        digest.add(&event.event_id, event.timestamp_ms);
-        user.push(event);
         Ok(())
     })?;
-    flush(&mut user, read);
+    if let Some(user) = runs.finish() {
+        flush(user, read);
+    }
     Ok(digest.finish())
 }
 
@@ -82,33 +76,15 @@ pub fn for_each_user(
 pub fn learn(
     log: &EventLog,
     signals: &SignalConfig,
-    mut precomputed: PrecomputedLearner,
-    mut online: Option<OnlineLayersLearner>,
+    precomputed: PrecomputedLearner,
+    online: Option<OnlineLayersLearner>,
     progress: impl FnMut(u64),
 ) -> crate::Result<Learned> {
     let _span = tracing::info_span!("learn").entered();
-    let mut report = LearnReport::default();
-    let mut insights = InsightsLearner::default();
-    report.log = for_each_user(
-        log,
-        signals,
-        |turns| {
-            observe_user(
-                turns,
-                &mut report,
-                &mut precomputed,
-                &mut insights,
-                online.as_mut(),
-            )
-        },
-        progress,
-    )?;
-    Ok(Learned {
-        report,
-        precomputed,
-        online,
-        insights,
-    })
+    let mut learned = Learned::empty(precomputed, online);
+    let log = for_each_user(log, signals, |turns| learned.observe(turns), progress)?;
+    learned.report.log = log;
+    Ok(learned)
 }
 
 /// As [`learn`], with the per-user work (decoding, sessions, signals, every learner's
@@ -138,9 +114,8 @@ pub fn learn_parallel(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| -> crate::Result<Learned> {
-                    let (mut precomputed, mut online) = empty();
-                    let mut report = LearnReport::default();
-                    let mut insights = InsightsLearner::default();
+                    let (precomputed, online) = empty();
+                    let mut learned = Learned::empty(precomputed, online);
                     let mut digest = LogDigest::default();
                     let mut failed = None;
                     loop {
@@ -168,25 +143,14 @@ pub fn learn_parallel(
                             digest.add(&event.event_id, event.timestamp_ms);
                         }
                         for turns in by_user(&events, signals) {
-                            observe_user(
-                                &turns,
-                                &mut report,
-                                &mut precomputed,
-                                &mut insights,
-                                online.as_mut(),
-                            );
+                            learned.observe(&turns);
                         }
                     }
                     if let Some(e) = failed {
                         return Err(e.into());
                     }
-                    report.log = digest.finish();
-                    Ok(Learned {
-                        report,
-                        precomputed,
-                        online,
-                        insights,
-                    })
+                    learned.report.log = digest.finish();
+                    Ok(learned)
                 })
             })
             .collect();
@@ -236,29 +200,6 @@ pub fn learn_parallel(
     Ok(learned)
 }
 
-/// One user into every learner and the report: the one step of a whole learn and of a part.
-pub(crate) fn observe_user(
-    turns: &UserTurns,
-    report: &mut LearnReport,
-    precomputed: &mut PrecomputedLearner,
-    insights: &mut InsightsLearner,
-    online: Option<&mut OnlineLayersLearner>,
-) {
-    report.users += 1;
-    report.sessions += turns.sessions.len() as u64;
-    report.likely_defects += turns
-        .signals
-        .iter()
-        .flatten()
-        .filter(|s| s.likely_defect())
-        .count() as u64;
-    precomputed.observe(turns);
-    insights.observe(turns);
-    if let Some(online) = online {
-        online.observe(turns);
-    }
-}
-
 impl LearnReport {
     /// Adds the report of a part with other users.
     pub fn merge(&mut self, other: &LearnReport) -> Result<(), String> {
@@ -271,6 +212,34 @@ impl LearnReport {
 }
 
 impl Learned {
+    /// Learners that have observed nothing yet, with an empty report.
+    pub fn empty(precomputed: PrecomputedLearner, online: Option<OnlineLayersLearner>) -> Self {
+        Self {
+            report: LearnReport::default(),
+            precomputed,
+            online,
+            insights: InsightsLearner::default(),
+        }
+    }
+
+    /// One user into every learner and the report: the one step of a whole learn, of a
+    /// worker's share of it and of a part. The report's log range is the caller's to set.
+    pub fn observe(&mut self, turns: &UserTurns) {
+        self.report.users += 1;
+        self.report.sessions += turns.sessions.len() as u64;
+        self.report.likely_defects += turns
+            .signals
+            .iter()
+            .flatten()
+            .filter(|s| s.likely_defect())
+            .count() as u64;
+        self.precomputed.observe(turns);
+        self.insights.observe(turns);
+        if let Some(online) = self.online.as_mut() {
+            online.observe(turns);
+        }
+    }
+
     /// Finishes every learner into the artifact set `version`, with the lexicon text the
     /// online layers were learned with.
     pub fn finish(

@@ -53,6 +53,32 @@ pub fn by_user(events: &[TurnEvent], config: &SignalConfig) -> Vec<UserTurns> {
     users
 }
 
+/// One user's events at a time from a stream grouped by user (a user-time scan, a part of a
+/// log): [`UserRuns::push`] hands back the previous user's events when the next user's first
+/// event comes.
+#[derive(Debug, Default)]
+pub(crate) struct UserRuns {
+    current: Vec<TurnEvent>,
+}
+
+impl UserRuns {
+    /// Adds the next event; returns the events of the user it ends, if it starts another.
+    pub(crate) fn push(&mut self, event: TurnEvent) -> Option<Vec<TurnEvent>> {
+        let ended = self
+            .current
+            .last()
+            .is_some_and(|last| last.user_id != event.user_id)
+            .then(|| std::mem::take(&mut self.current));
+        self.current.push(event);
+        ended
+    }
+
+    /// The last user's events, if any.
+    pub(crate) fn finish(self) -> Option<Vec<TurnEvent>> {
+        (!self.current.is_empty()).then_some(self.current)
+    }
+}
+
 /// Something `learn` trains from the log.
 pub trait Learner: Sized + Send {
     /// What it finishes into.

@@ -18,9 +18,9 @@ use selflearn_signals::SignalConfig;
 use selflearn_types::TurnEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{LearnReport, Learned, observe_user};
+use crate::driver::{LearnReport, Learned};
 use crate::insights::InsightsLearner;
-use crate::learner::{Learner, by_user};
+use crate::learner::{Learner, UserRuns, by_user};
 use crate::learners::{OnlineLayersLearner, PrecomputedLearner};
 use crate::manifest::{LogDigest, LogRange, digest};
 use crate::{EngineError, Result};
@@ -80,37 +80,22 @@ pub fn learn_events(
     events: impl IntoIterator<Item = selflearn_log::Result<(Position, TurnEvent)>>,
     source: &Path,
     signals: &SignalConfig,
-    mut precomputed: PrecomputedLearner,
-    mut online: Option<OnlineLayersLearner>,
+    precomputed: PrecomputedLearner,
+    online: Option<OnlineLayersLearner>,
 ) -> Result<Learned> {
     let _span = tracing::info_span!("learn_part").entered();
-    let mut report = LearnReport::default();
-    let mut insights = InsightsLearner::default();
+    let mut learned = Learned::empty(precomputed, online);
     let mut digest = LogDigest::default();
+    let mut runs = UserRuns::default();
     let mut done: HashSet<String> = HashSet::new();
-    let mut user: Vec<TurnEvent> = Vec::new();
-    let mut flush = |user: &mut Vec<TurnEvent>| {
-        for turns in by_user(user, signals) {
-            observe_user(
-                &turns,
-                &mut report,
-                &mut precomputed,
-                &mut insights,
-                online.as_mut(),
-            );
+    let flush = |user: Vec<TurnEvent>, learned: &mut Learned, done: &mut HashSet<String>| {
+        for turns in by_user(&user, signals) {
+            learned.observe(&turns);
         }
-        user.clear();
+        done.insert(user[0].user_id.clone());
     };
     for record in events {
         let (position, event) = record?;
-        if user
-            .last()
-            .is_some_and(|last| last.user_id != event.user_id)
-        {
-            let finished = user[0].user_id.clone();
-            flush(&mut user);
-            done.insert(finished);
-        }
         if done.contains(&event.user_id) {
             return Err(EngineError::Ungrouped {
                 path: source.to_path_buf(),
@@ -121,16 +106,15 @@ pub fn learn_events(
             });
         }
         digest.add(&event.event_id, event.timestamp_ms);
-        user.push(event);
+        if let Some(user) = runs.push(event) {
+            flush(user, &mut learned, &mut done);
+        }
     }
-    flush(&mut user);
-    report.log = digest.finish();
-    Ok(Learned {
-        report,
-        precomputed,
-        online,
-        insights,
-    })
+    if let Some(user) = runs.finish() {
+        flush(user, &mut learned, &mut done);
+    }
+    learned.report.log = digest.finish();
+    Ok(learned)
 }
 
 impl Learned {
@@ -312,29 +296,27 @@ mod tests {
             .collect()
     }
 
-    /// Every file of a saved set, the manifest without its creation time.
+    /// Every file of the set `learned` finishes into, saved in `dir`.
     fn saved(learned: &Learned, dir: &Path) -> Vec<(String, Vec<u8>)> {
         learned
             .finish("v", Arc::from(""))
             .unwrap()
             .save(dir)
             .unwrap();
-        let mut files: Vec<(String, Vec<u8>)> = fs_err::read_dir(dir)
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                let mut bytes = fs_err::read(&path).unwrap();
-                if name == "manifest.json" {
-                    let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                    manifest["created_at_ms"] = 0.into();
-                    bytes = manifest.to_string().into_bytes();
-                }
-                (name, bytes)
-            })
-            .collect();
-        files.sort();
-        files
+        selflearn_types::testing::set_files(dir)
+    }
+
+    /// `events`, learned as one part.
+    fn part(events: &[TurnEvent]) -> Learned {
+        let (precomputed, online) = learners();
+        learn_events(
+            records(events),
+            Path::new("part.jsonl"),
+            &SignalConfig::default(),
+            precomputed,
+            online,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -350,22 +332,14 @@ mod tests {
         // as a tree: the last two first.
         let settings = "job";
         let mut parts: Vec<Learned> = (0..3)
-            .map(|part| {
+            .map(|k| {
                 let mine: Vec<TurnEvent> = all
                     .iter()
-                    .filter(|e| e.user_id[5..].parse::<usize>().unwrap() % 3 == part)
+                    .filter(|e| e.user_id[5..].parse::<usize>().unwrap() % 3 == k)
                     .cloned()
                     .collect();
-                let (precomputed, online) = learners();
-                let learned = learn_events(
-                    records(&mine),
-                    Path::new("part"),
-                    &SignalConfig::default(),
-                    precomputed,
-                    online,
-                )
-                .unwrap();
-                let path = dir.path().join(format!("part-{part}.cbor"));
+                let learned = part(&mine);
+                let path = dir.path().join(format!("part-{k}.cbor"));
                 learned.save_partial(&path, settings).unwrap();
                 let (precomputed, online) = learners();
                 Learned::load_partial(&path, settings, precomputed, online).unwrap()
@@ -430,15 +404,7 @@ mod tests {
 
     #[test]
     fn a_part_whose_learners_do_not_hold_together_is_refused_before_use() {
-        let (precomputed, online) = learners();
-        let learned = learn_events(
-            records(&events()),
-            Path::new("part"),
-            &SignalConfig::default(),
-            precomputed,
-            online,
-        )
-        .unwrap();
+        let learned = part(&events());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part.cbor");
         learned.save_partial(&path, "job").unwrap();
@@ -513,15 +479,7 @@ mod tests {
     #[test]
     fn a_part_of_another_job_or_damaged_is_refused_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (precomputed, online) = learners();
-        let learned = learn_events(
-            records(&events()),
-            Path::new("part"),
-            &SignalConfig::default(),
-            precomputed,
-            online,
-        )
-        .unwrap();
+        let learned = part(&events());
         let path = dir.path().join("part.cbor");
         learned.save_partial(&path, "job a").unwrap();
         let (precomputed, online) = learners();

@@ -865,19 +865,28 @@ impl Inserter<'_, '_> {
     /// before: a tombstone, the same id under the same timestamp in the `ids` table, or the
     /// same id among the recent ones under another timestamp.
     fn stored(&mut self, event: &TurnEvent, fingerprint: u128) -> Result<Option<Stored>> {
-        if self.ids.is_forgotten(&event.event_id) {
-            return Ok(Some(Stored::Forgotten));
+        if let Some(stored) = self.stored_in_memory(event, fingerprint) {
+            return Ok(Some(stored));
         }
-        let recent = self
+        self.stored_in_index(event)
+    }
+
+    /// What memory alone says is stored under `event`'s id: a tombstone, or the id among the
+    /// recent ones (or this transaction's) under another timestamp.
+    fn stored_in_memory(&self, event: &TurnEvent, fingerprint: u128) -> Option<Stored> {
+        if self.ids.is_forgotten(&event.event_id) {
+            return Some(Stored::Forgotten);
+        }
+        let (ts, digest) = self
             .added
             .get(&fingerprint)
             .copied()
-            .or_else(|| self.ids.recent.get(fingerprint));
-        if let Some((ts, digest)) = recent
-            && ts != event.timestamp_ms
-        {
-            return Ok(Some(Stored::Body(digest)));
-        }
+            .or_else(|| self.ids.recent.get(fingerprint))?;
+        (ts != event.timestamp_ms).then_some(Stored::Body(digest))
+    }
+
+    /// The body digest the `ids` table holds under `event`'s timestamp and id, if any.
+    fn stored_in_index(&mut self, event: &TurnEvent) -> Result<Option<Stored>> {
         use rusqlite::OptionalExtension;
         let digest: Option<i64> = self
             .id_lookup
@@ -936,15 +945,8 @@ impl Inserter<'_, '_> {
             let digest = content_digest(&self.body);
             // A new event is one insert into `ids` (the lookup is the insert's own search);
             // only an id already there is looked up again.
-            let stored = if self.ids.is_forgotten(&event.event_id)
-                || self
-                    .added
-                    .get(&fingerprint)
-                    .copied()
-                    .or_else(|| self.ids.recent.get(fingerprint))
-                    .is_some_and(|(ts, _)| ts != event.timestamp_ms)
-            {
-                self.stored(event, fingerprint)?
+            let stored = if let Some(stored) = self.stored_in_memory(event, fingerprint) {
+                Some(stored)
             } else {
                 let inserted = self
                     .id_insert
@@ -955,7 +957,7 @@ impl Inserter<'_, '_> {
                     ])
                     .map_err(|e| self.store_err(e))?;
                 if inserted == 0 {
-                    self.stored(event, fingerprint)?
+                    self.stored_in_index(event)?
                 } else {
                     None
                 }

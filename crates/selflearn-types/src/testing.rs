@@ -280,6 +280,30 @@ pub fn generated_events(n: usize, users: usize) -> Vec<TurnEvent> {
         .collect()
 }
 
+/// Every file of an artifact set's directory as (name, bytes), sorted by name, the manifest
+/// without its creation time: what two learns that must agree are compared by.
+pub fn set_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs_err::read_dir(dir)
+        .expect("the set's directory is readable")
+        .map(|entry| {
+            let path = entry.expect("the entry is readable").path();
+            let name = path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let mut bytes = fs_err::read(&path).expect("the file is readable");
+            if name == "manifest.json" {
+                let mut manifest: serde_json::Value =
+                    serde_json::from_slice(&bytes).expect("the manifest is JSON");
+                manifest["created_at_ms"] = 0.into();
+                bytes = manifest.to_string().into_bytes();
+            }
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// Every byte of the files directly in `dir` (a store's database, write-ahead log and shared
 /// memory): what an erasure test searches for what it erased.
 pub fn files_bytes(dir: &std::path::Path) -> Vec<u8> {

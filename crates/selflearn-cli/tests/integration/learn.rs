@@ -1,7 +1,7 @@
 use std::process::{Command, Stdio};
 
 use selflearn_log::jsonl::write_jsonl;
-use selflearn_types::testing::turn_saying as turn;
+use selflearn_types::testing::{set_files, turn_saying as turn};
 use selflearn_types::{Outcome, TurnEvent};
 
 use crate::{selflearn, text};
@@ -464,26 +464,6 @@ async fn serve_answers_every_request_as_the_evaluated_layers_do() {
         rewritten >= 6,
         "the comparison covers rewrites ({rewritten})"
     );
-}
-
-/// Every file of a set, the manifest without its creation time.
-fn set_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = fs_err::read_dir(dir)
-        .unwrap()
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let mut bytes = fs_err::read(&path).unwrap();
-            if name == "manifest.json" {
-                let mut manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-                manifest["created_at_ms"] = 0.into();
-                bytes = manifest.to_string().into_bytes();
-            }
-            (name, bytes)
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 #[test]
