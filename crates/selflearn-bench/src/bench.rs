@@ -10,6 +10,8 @@
 //!
 //! `selflearn-bench online`: online rewrite latency by index size ([`online`]).
 //!
+//! `selflearn-bench replicas`: a replica's load against a whole process ([`crate::replicas`]).
+//!
 //! `selflearn-bench soak`: a running server under mixed traffic for minutes ([`crate::soak`]).
 
 use std::io::Write;
@@ -55,6 +57,9 @@ pub enum BenchWhat {
     /// `learn` throughput (sessions, signals, mining, online layers) by log size, and
     /// precomputed lookup latency.
     Learn(LearnBench),
+    /// What a rewrite replica (`serve --shards`) loads against a whole process: load time,
+    /// memory, people held.
+    Replicas(crate::replicas::ReplicaBench),
     /// Online rewriting latency, in process and over HTTP, by index size.
     Online(online::OnlineBench),
     /// Mixed ingest and rewrite traffic at a fixed rate against a running `selflearn serve`:
@@ -154,6 +159,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::World(bench) => world(bench),
         BenchWhat::Learn(bench) => learn(bench),
         BenchWhat::Online(bench) => online::run(bench),
+        BenchWhat::Replicas(bench) => crate::replicas::run(bench),
         BenchWhat::Soak(bench) => crate::soak::run(bench),
     }
 }
@@ -258,10 +264,53 @@ fn generate_log(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn learn(bench: LearnBench) -> anyhow::Result<()> {
+/// Generates a world log of `turns` turns into `dir` in a child process (`learn
+/// --generate-into`), so that the world's memory is not counted as the learner's.
+pub(crate) fn generate_in_child(data: &Path, turns: usize, dir: &Path) -> anyhow::Result<()> {
+    let generated = std::process::Command::new(std::env::current_exe()?)
+        .args(["learn", "--turns", &turns.to_string(), "--data"])
+        .arg(data)
+        .arg("--generate-into")
+        .arg(dir)
+        .status()?;
+    ensure!(
+        generated.success(),
+        "generating the {turns}-turn log failed"
+    );
+    Ok(())
+}
+
+/// The artifact set `learn` writes from `log`, on `threads` workers: the precomputed table
+/// and the online layers with the seed-7 random encoder and `lexicon`.
+pub(crate) fn learn_set(
+    log: &EventLog,
+    lexicon: &Arc<selflearn_online::Lexicon>,
+    threads: usize,
+) -> anyhow::Result<selflearn_engine::ArtifactSet> {
     use selflearn_engine::{OnlineLayersLearner, PrecomputedLearner};
+    use selflearn_miner::MinerConfig;
+    let encoder = selflearn_online::Encoder::random(7);
+    let learned = selflearn_engine::learn_parallel(
+        log,
+        &selflearn_signals::SignalConfig::default(),
+        || {
+            (
+                PrecomputedLearner::new(MinerConfig::default()),
+                Some(OnlineLayersLearner::new(
+                    encoder.clone(),
+                    lexicon.clone(),
+                    selflearn_online::OnlineConfig::default(),
+                )),
+            )
+        },
+        threads,
+        |_| {},
+    )?;
+    Ok(learned.finish("bench", Arc::from(selflearn_online::Lexicon::EMBEDDED))?)
+}
+
+fn learn(bench: LearnBench) -> anyhow::Result<()> {
     use selflearn_miner::{MinerConfig, RewriteTable};
-    use selflearn_signals::SignalConfig;
     if let Some(dir) = &bench.generate_into {
         let &[turns] = bench.turns.as_slice() else {
             anyhow::bail!("--generate-into takes exactly one --turns");
@@ -284,34 +333,11 @@ fn learn(bench: LearnBench) -> anyhow::Result<()> {
     let mut heard: Vec<String> = Vec::new();
     for &n in &bench.turns {
         let dir = tempfile::tempdir()?;
-        let generated = std::process::Command::new(std::env::current_exe()?)
-            .args(["learn", "--turns", &n.to_string(), "--data"])
-            .arg(&bench.data)
-            .arg("--generate-into")
-            .arg(dir.path())
-            .status()?;
-        ensure!(generated.success(), "generating the {n}-turn log failed");
+        generate_in_child(&bench.data, n, dir.path())?;
         let log = EventLog::open_read_only(dir.path())?;
         reset_peak_rss();
         let started = Instant::now();
-        let encoder = selflearn_online::Encoder::random(7);
-        let learned = selflearn_engine::learn_parallel(
-            &log,
-            &SignalConfig::default(),
-            || {
-                (
-                    PrecomputedLearner::new(MinerConfig::default()),
-                    Some(OnlineLayersLearner::new(
-                        encoder.clone(),
-                        lexicon.clone(),
-                        selflearn_online::OnlineConfig::default(),
-                    )),
-                )
-            },
-            threads,
-            |_| {},
-        )?;
-        let set = learned.finish("bench", Arc::from(""))?;
+        let set = learn_set(&log, &lexicon, threads)?;
         let online = &set
             .online
             .as_ref()

@@ -5,6 +5,7 @@
 mod bench;
 mod ingest_scale;
 mod online;
+mod replicas;
 mod soak;
 
 use clap::Parser;

@@ -402,6 +402,48 @@ mod tests {
     }
 
     #[test]
+    fn a_replica_loads_the_people_of_its_shards_and_nothing_else() {
+        use selflearn_types::shard::ShardRange;
+        let dir = tempfile::tempdir().unwrap();
+        let set = learned(dir.path(), &events())
+            .finish("v1", Arc::from(""))
+            .unwrap();
+        let out = dir.path().join("artifacts");
+        let manifest = set.save_sharded(&out, 4).unwrap();
+        assert_eq!(manifest.personal_shards(), Some(4));
+        let whole = set.online.as_ref().unwrap().0.artifact();
+        assert!(whole.personal.len() > 4, "the fixture has personal indices");
+        let loaded = LoadedSet::load(&out).unwrap().online.unwrap();
+        assert_eq!(loaded.artifact(), whole);
+
+        let range: ShardRange = "2-3/4".parse().unwrap();
+        let replica = LoadedSet::load_shards(&out, Some(range)).unwrap();
+        let held: Vec<&str> = replica.online.as_ref().unwrap().personal_users().collect();
+        let expected = whole.personal.keys().filter(|p| range.holds(p)).count();
+        assert!(held.iter().all(|p| range.holds(p)));
+        assert_eq!(held.len(), expected);
+        assert!(expected > 0 && expected < whole.personal.len());
+
+        // A range of another count, and a manifest that lost a shard, are refused.
+        let err = LoadedSet::load_shards(&out, Some("0/8".parse().unwrap())).unwrap_err();
+        assert!(
+            err.to_string().contains("cut into 4 shards, not 8"),
+            "{err}"
+        );
+        let path = out.join(crate::manifest::MANIFEST_FILE);
+        let mut edited = manifest.clone();
+        let dropped = edited
+            .artifacts
+            .iter()
+            .position(|a| a.kind == crate::manifest::Kind::Personal)
+            .unwrap();
+        edited.artifacts.remove(dropped);
+        fs_err::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+        let err = LoadedSet::load(&out).unwrap_err();
+        assert!(err.to_string().contains("not each of 0 to 3 once"), "{err}");
+    }
+
+    #[test]
     fn the_same_log_gives_the_same_digest_and_another_log_another() {
         let dir = tempfile::tempdir().unwrap();
         let mut shuffled = events();

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use selflearn_types::shard::ShardRange;
 use serde::{Deserialize, Serialize};
 
-/// Format of [`Manifest`].
-pub const MANIFEST_FORMAT: u32 = 1;
+/// Format of [`Manifest`] (2: the personal layer in shard files). Format 1 is still read.
+pub const MANIFEST_FORMAT: u32 = 2;
 
 /// The manifest's file name in a set's directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -25,6 +26,8 @@ pub enum Kind {
     Lexicon,
     /// What the dashboard shows of the log (days, failing requests, applied rewrites).
     Insights,
+    /// One shard of the online layers' personal indices.
+    Personal,
 }
 
 impl Kind {
@@ -36,6 +39,7 @@ impl Kind {
             Kind::Encoder => ("encoder", "safetensors"),
             Kind::Lexicon => ("lexicon", "jsonl"),
             Kind::Insights => ("insights", "json"),
+            Kind::Personal => ("personal", "json"),
         }
     }
 }
@@ -56,6 +60,9 @@ pub struct ArtifactEntry {
     /// encoder's weights digest; `lexicon`, the lexicon file's digest).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+    /// Which shard of the personal layer it is (`first` = `last`), for [`Kind::Personal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRange>,
 }
 
 /// The part of the log a set was learned from.
@@ -93,6 +100,14 @@ impl Manifest {
     /// The artifact of `kind`, when the set has one.
     pub fn entry(&self, kind: Kind) -> Option<&ArtifactEntry> {
         self.artifacts.iter().find(|a| a.kind == kind)
+    }
+
+    /// How many shards the personal layer is cut into, when it is stored in shards.
+    pub fn personal_shards(&self) -> Option<u32> {
+        self.artifacts
+            .iter()
+            .find_map(|a| a.shard.filter(|_| a.kind == Kind::Personal))
+            .map(|s| s.count)
     }
 }
 

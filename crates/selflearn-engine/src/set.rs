@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use selflearn_miner::RewriteTable;
 use selflearn_online::{Encoder, Lexicon, OnlineModel};
 use selflearn_types::durable::write_atomically;
+use selflearn_types::shard::ShardRange;
 
 use crate::error::{EngineError, Result};
 use crate::insights::{INSIGHTS_FORMAT, Insights};
@@ -69,10 +70,21 @@ fn file_safe(version: &str) -> String {
         .collect()
 }
 
+/// Shards of the personal layer a set is saved with unless told otherwise: enough for a
+/// handful of replicas to split them evenly (1, 2, 4, 8 or 16).
+pub const DEFAULT_PERSONAL_SHARDS: u32 = 16;
+
 impl ArtifactSet {
-    /// Writes every artifact, then the manifest, into `dir` (created when missing); removes
-    /// the files of sets older than the one it replaces.
+    /// [`ArtifactSet::save_sharded`] with [`DEFAULT_PERSONAL_SHARDS`].
     pub fn save(&self, dir: &Path) -> Result<Manifest> {
+        self.save_sharded(dir, DEFAULT_PERSONAL_SHARDS)
+    }
+
+    /// Writes every artifact, the personal layer cut into `shards` files by user, then the
+    /// manifest, into `dir` (created when missing); removes the files of sets older than the
+    /// one it replaces.
+    pub fn save_sharded(&self, dir: &Path, shards: u32) -> Result<Manifest> {
+        let shards = shards.clamp(1, selflearn_types::shard::MAX_SHARDS);
         let _span = tracing::info_span!("save_set", dir = %dir.display()).entered();
         fs_err::create_dir_all(dir)?;
         let version = file_safe(&self.version);
@@ -83,11 +95,18 @@ impl ArtifactSet {
         let mut artifacts = Vec::new();
         // The digest is of the very bytes written, never of a read-back.
         let mut write = |kind: Kind,
+                         shard: Option<ShardRange>,
                          format: u32,
                          bytes: &[u8],
                          inputs: BTreeMap<String, String>|
          -> Result<()> {
-            let file = file_of(kind);
+            let file = match shard {
+                Some(s) => {
+                    let (stem, ext) = kind.file_parts();
+                    format!("{stem}.{}-of-{}.{version}.{ext}", s.first, s.count)
+                }
+                None => file_of(kind),
+            };
             write_atomically(&dir.join(&file), bytes)?;
             artifacts.push(ArtifactEntry {
                 kind,
@@ -95,32 +114,57 @@ impl ArtifactSet {
                 format,
                 digest: digest(bytes),
                 inputs,
+                shard,
             });
             Ok(())
         };
         write(
             Kind::RewriteTable,
+            None,
             self.table.format,
             &self.table.to_bytes(),
             BTreeMap::new(),
         )?;
         if let Some((model, encoder, lexicon)) = &self.online {
-            write(Kind::Encoder, 1, &encoder.to_bytes()?, BTreeMap::new())?;
-            write(Kind::Lexicon, 1, lexicon.as_bytes(), BTreeMap::new())?;
+            write(
+                Kind::Encoder,
+                None,
+                1,
+                &encoder.to_bytes()?,
+                BTreeMap::new(),
+            )?;
+            write(Kind::Lexicon, None, 1, lexicon.as_bytes(), BTreeMap::new())?;
             let inputs = BTreeMap::from([
                 ("encoder".to_owned(), encoder.digest()),
                 ("lexicon".to_owned(), digest(lexicon.as_bytes())),
             ]);
+            let (main, personal) = model.to_shards(shards);
             write(
                 Kind::Online,
+                None,
                 selflearn_online::online::ARTIFACT_FORMAT,
-                &model.to_bytes(),
+                &main,
                 inputs,
             )?;
+            for (index, bytes) in (0..shards).zip(&personal) {
+                let shard = ShardRange {
+                    first: index,
+                    last: index,
+                    count: shards,
+                };
+                write(
+                    Kind::Personal,
+                    Some(shard),
+                    selflearn_online::online::PERSONAL_SHARD_FORMAT,
+                    bytes,
+                    BTreeMap::new(),
+                )?;
+            }
         }
         if let Some(insights) = &self.insights {
             write(
                 Kind::Insights,
+                None,
                 INSIGHTS_FORMAT,
                 &insights.to_bytes(),
                 BTreeMap::new(),
@@ -157,6 +201,7 @@ fn remove_stale(dir: &Path, current: &Manifest, previous: Option<&Manifest>) -> 
             Kind::Encoder,
             Kind::Lexicon,
             Kind::Insights,
+            Kind::Personal,
         ]
         .iter()
         .any(|k| {
@@ -204,9 +249,9 @@ pub fn parse_manifest(bytes: &[u8], path: &Path) -> Result<Manifest> {
         )));
     }
     let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-    if manifest.format != MANIFEST_FORMAT {
+    if !(1..=MANIFEST_FORMAT).contains(&manifest.format) {
         return Err(invalid(format!(
-            "format {} is not {MANIFEST_FORMAT}",
+            "format {} is not 1 to {MANIFEST_FORMAT}",
             manifest.format
         )));
     }
@@ -301,6 +346,13 @@ impl LoadedSet {
     /// against its digest, and the online layers against the encoder and lexicon digests they
     /// were learned with. Any mismatch refuses the whole set.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_shards(dir, None)
+    }
+
+    /// As [`LoadedSet::load`], with the personal indices of the people in `shards` only (all
+    /// when `None`): what a replica that answers for those people loads. The set must be cut
+    /// into as many shards as the range counts.
+    pub fn load_shards(dir: &Path, shards: Option<ShardRange>) -> Result<Self> {
         let SetSummary {
             manifest,
             table,
@@ -339,10 +391,9 @@ impl LoadedSet {
                         reason: format!("not UTF-8: {e}"),
                     })?;
                 let lexicon = Lexicon::parse(lexicon_text, &origin(&lexicon_path))?;
-                Some(
-                    OnlineModel::from_bytes(&bytes, &origin(&path), encoder)?
-                        .with_lexicon(Arc::new(lexicon)),
-                )
+                let model = OnlineModel::from_bytes(&bytes, &origin(&path), encoder)?
+                    .with_lexicon(Arc::new(lexicon));
+                Some(with_personal(model, dir, &manifest, shards)?)
             }
             None => None,
         };
@@ -375,6 +426,63 @@ impl LoadedSet {
             insights,
         })
     }
+}
+
+/// `model` with the personal indices of the set's shards in `wanted` (all when `None`): each
+/// shard file checked against its digest. A set of format 1 keeps its personal layer inside
+/// the online artifact, which is then cut down to `wanted`.
+fn with_personal(
+    mut model: OnlineModel,
+    dir: &Path,
+    manifest: &Manifest,
+    wanted: Option<ShardRange>,
+) -> Result<OnlineModel> {
+    let mismatch = |reason: String| EngineError::Mismatch {
+        path: dir.join(MANIFEST_FILE),
+        reason,
+    };
+    let Some(count) = manifest.personal_shards() else {
+        return Ok(match wanted {
+            Some(range) => model.retain_shards(range),
+            None => model,
+        });
+    };
+    let range = wanted.unwrap_or(ShardRange::all(count));
+    if range.count != count {
+        return Err(mismatch(format!(
+            "the personal layer is cut into {count} shards, not {} ({range} asked)",
+            range.count
+        )));
+    }
+    let entries: Vec<&ArtifactEntry> = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == Kind::Personal)
+        .collect();
+    let mut listed: Vec<Option<ShardRange>> = entries.iter().map(|e| e.shard).collect();
+    listed.sort_unstable_by_key(|s| s.map(|s| (s.first, s.last, s.count)));
+    let expected: Vec<Option<ShardRange>> = (0..count)
+        .map(|i| {
+            Some(ShardRange {
+                first: i,
+                last: i,
+                count,
+            })
+        })
+        .collect();
+    if listed != expected {
+        return Err(mismatch(format!(
+            "its personal shards are not each of 0 to {} once",
+            count - 1
+        )));
+    }
+    for entry in entries {
+        if entry.shard.is_some_and(|s| range.contains(s.first)) {
+            let (path, bytes) = checked(dir, entry)?;
+            model.add_shard(&bytes, &origin(&path), range)?;
+        }
+    }
+    Ok(model)
 }
 
 #[cfg(test)]
@@ -422,6 +530,7 @@ mod tests {
             Kind::Online,
             Kind::Encoder,
             Kind::Lexicon,
+            Kind::Personal,
         ] {
             let dir = tempfile::tempdir().unwrap();
             set("v1", 7).save(dir.path()).unwrap();
@@ -473,8 +582,10 @@ mod tests {
             .collect();
         names.sort();
         assert!(names.iter().all(|n| !n.contains(".v1.")), "{names:?}");
-        assert_eq!(names.iter().filter(|n| n.contains(".v2.")).count(), 5);
-        assert_eq!(names.iter().filter(|n| n.contains(".v3.")).count(), 5);
+        // Five artifacts and the personal layer's shards.
+        let files = 5 + DEFAULT_PERSONAL_SHARDS as usize;
+        assert_eq!(names.iter().filter(|n| n.contains(".v2.")).count(), files);
+        assert_eq!(names.iter().filter(|n| n.contains(".v3.")).count(), files);
         assert_eq!(LoadedSet::load(dir.path()).unwrap().manifest.version, "v3");
     }
 

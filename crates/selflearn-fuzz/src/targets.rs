@@ -127,9 +127,22 @@ pub fn online(data: &[u8]) {
     if let Ok(model) = OnlineModel::from_bytes(data, "fuzz", encoder.clone()) {
         let request = sample_request("play some music");
         let _ = model.rewrite(&request, Layers::GlobalAndPersonal);
-        let again = OnlineModel::from_bytes(&model.to_bytes(), "fuzz", encoder)
+        let again = OnlineModel::from_bytes(&model.to_bytes(), "fuzz", encoder.clone())
             .expect("a saved online artifact loads again");
         assert_eq!(again.artifact(), model.artifact());
+        // Cut into shards as a set stores it, and put back together, it is the same model;
+        // the input read as a shard is refused or added, never a panic.
+        let all = selflearn_types::shard::ShardRange::all(4);
+        let (main, shards) = model.to_shards(all.count);
+        let mut whole = OnlineModel::from_bytes(&main, "fuzz", encoder)
+            .expect("an artifact without its personal layer loads");
+        for shard in &shards {
+            whole
+                .add_shard(shard, "fuzz", all)
+                .expect("a shard of the model loads");
+        }
+        assert_eq!(whole.artifact(), model.artifact());
+        let _ = whole.add_shard(data, "fuzz", all);
     }
 }
 

@@ -26,6 +26,9 @@ use crate::ranker::{
 use crate::template::{Filled, TemplateLearner, Templates};
 use crate::train::held_apart;
 
+mod shards;
+pub use shards::{PERSONAL_SHARD_FORMAT, PersonalShard};
+
 /// Layer names, as answers and turn events carry them.
 pub const GLOBAL: &str = "global";
 /// See [`GLOBAL`].
@@ -415,7 +418,9 @@ pub struct OnlineArtifact {
     pub encoder: String,
     /// Global candidates.
     pub global: Vec<Candidate>,
-    /// Each user's own candidates.
+    /// Each user's own candidates; empty in an artifact set, which keeps them in
+    /// [`PersonalShard`] files beside it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub personal: BTreeMap<String, Vec<Candidate>>,
     /// How often each heard form was served.
     pub forms: FormStats,
@@ -450,16 +455,24 @@ impl OnlineModel {
     /// The model's stored form.
     pub fn artifact(&self) -> OnlineArtifact {
         OnlineArtifact {
-            format: ARTIFACT_FORMAT,
-            version: self.version.clone(),
-            config: self.config,
-            encoder: self.encoder_digest.clone(),
-            global: self.global.candidates().to_vec(),
             personal: self
                 .personal
                 .iter()
                 .map(|(u, i)| (u.clone(), i.candidates().to_vec()))
                 .collect(),
+            ..self.artifact_without_personal()
+        }
+    }
+
+    /// The stored form of everything but the personal layer.
+    fn artifact_without_personal(&self) -> OnlineArtifact {
+        OnlineArtifact {
+            format: ARTIFACT_FORMAT,
+            version: self.version.clone(),
+            config: self.config,
+            encoder: self.encoder_digest.clone(),
+            global: self.global.candidates().to_vec(),
+            personal: BTreeMap::new(),
             forms: self.forms.clone(),
             templates: self.templates.clone(),
             global_ranker: self.global_ranker.clone(),
@@ -894,6 +907,17 @@ mod tests {
 
     fn learn(events: &[TurnEvent]) -> OnlineModel {
         learn_with(events, OnlineConfig::default())
+    }
+
+    /// A model with a personal index for each of a dozen people.
+    pub(super) fn learned_model() -> OnlineModel {
+        let history: Vec<(usize, bool, bool)> = (0..REQUESTS.len())
+            .map(|r| (r, r % 2 == 0, false))
+            .collect();
+        let events: Vec<TurnEvent> = (0..12)
+            .flat_map(|u| turns(&format!("user-{u}"), &history))
+            .collect();
+        learn(&events)
     }
 
     fn learn_with(events: &[TurnEvent], online: OnlineConfig) -> OnlineModel {

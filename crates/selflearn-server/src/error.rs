@@ -119,6 +119,11 @@ pub enum ApiError {
     /// What a view reads (the artifact set, the log, the block list) cannot be read now.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// This process does not serve the request: a rewrite replica asked for a person of
+    /// another shard, or for what only the ingest service does (the load balancer's routing
+    /// is wrong).
+    #[error("misdirected: {0}")]
+    Misdirected(String),
 }
 
 impl ApiError {
@@ -149,6 +154,7 @@ impl ApiError {
             ApiError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Misdirected(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected"),
             ApiError::Storage(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }

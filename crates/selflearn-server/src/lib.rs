@@ -23,6 +23,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post};
 use selflearn_log::EventLog;
+use selflearn_types::shard::ShardRange;
 use tokio::net::TcpListener;
 
 pub use artifact::{LoadError, Reload, Watched};
@@ -36,8 +37,10 @@ use writer::LogWriter;
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The log's writer.
-    pub writer: LogWriter,
+    /// The log's writer; `None` on a rewrite replica, which has no log.
+    pub writer: Option<LogWriter>,
+    /// The shards of people a rewrite replica answers for; `None`: everyone.
+    pub shards: Option<ShardRange>,
     /// What answers rewrite requests.
     pub rewriter: Arc<dyn Rewriter>,
     /// Limits and settings.
@@ -250,7 +253,8 @@ pub async fn serve_with_dashboard(
     let limits = config.limits();
     let (writer, writer_thread) = LogWriter::spawn(log);
     let app = router(AppState {
-        writer,
+        writer: Some(writer),
+        shards: None,
         rewriter,
         config: Arc::new(config),
         tokens: Arc::new(tokens),
@@ -259,6 +263,33 @@ pub async fn serve_with_dashboard(
         admin,
     });
     supervise(listener, app, writer_thread, limits, shutdown).await
+}
+
+/// A rewrite replica on `listener`: no log, no dashboard, rewrites for the people of `shards`
+/// only (421 for anyone else, and for events, which go to the ingest service), until
+/// `shutdown` resolves. Stateless, so any number run behind a balancer that routes by the
+/// user's shard ([`selflearn_types::shard`]).
+pub async fn serve_replica(
+    listener: TcpListener,
+    config: ServerConfig,
+    rewriter: Arc<dyn Rewriter>,
+    shards: ShardRange,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    check_exposure(&config, listener.local_addr()?)?;
+    let tokens = Tokens::from_config(&config.tokens).map_err(std::io::Error::other)?;
+    let limits = config.limits();
+    let app = router(AppState {
+        writer: None,
+        shards: Some(shards),
+        rewriter,
+        config: Arc::new(config),
+        tokens: Arc::new(tokens),
+        conflicts: Arc::default(),
+        forgotten: Arc::default(),
+        admin: None,
+    });
+    listen::serve_connections(listener, app, limits, shutdown).await
 }
 
 /// Serves `app` until `shutdown` resolves and the writer has committed every acknowledged

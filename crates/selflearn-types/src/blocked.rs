@@ -70,35 +70,49 @@ pub enum BlockError {
     EmptyTarget,
 }
 
+/// The blocks in the file at `path`; none when it does not exist.
+fn read_blocks(path: &Path) -> Result<Vec<Block>, BlockError> {
+    let io = |source| BlockError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs_err::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io(e)),
+        Ok(meta) if meta.len() > MAX_BYTES => Err(BlockError::Invalid {
+            path: path.to_path_buf(),
+            reason: format!("{} bytes, more than a block list holds", meta.len()),
+        }),
+        Ok(_) => {
+            let bytes = fs_err::read(path).map_err(io)?;
+            serde_json::from_slice(&bytes).map_err(|e| BlockError::Invalid {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
+    }
+}
+
 impl BlockList {
     /// The list kept in `log_dir`; empty when the file does not exist yet.
     pub fn open(log_dir: &Path) -> Result<Self, BlockError> {
         let path = log_dir.join(BLOCKED_FILE);
-        let io = |source| BlockError::Io {
-            path: path.clone(),
-            source,
-        };
-        let blocks = match fs_err::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(e)),
-            Ok(meta) if meta.len() > MAX_BYTES => {
-                return Err(BlockError::Invalid {
-                    path,
-                    reason: format!("{} bytes, more than a block list holds", meta.len()),
-                });
-            }
-            Ok(_) => {
-                let bytes = fs_err::read(&path).map_err(io)?;
-                serde_json::from_slice(&bytes).map_err(|e| BlockError::Invalid {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?
-            }
-        };
+        let blocks = read_blocks(&path)?;
         Ok(Self {
             path,
             blocks: RwLock::new(blocks),
         })
+    }
+
+    /// Reads the file again, for a process that does not write it (a rewrite replica, whose
+    /// list an operator's tooling copies in): returns whether the blocks changed. A file that
+    /// cannot be read leaves the blocks as they were.
+    pub fn reload(&self) -> Result<bool, BlockError> {
+        let fresh = read_blocks(&self.path)?;
+        let mut blocks = self.blocks.write().unwrap_or_else(PoisonError::into_inner);
+        let changed = *blocks != fresh;
+        *blocks = fresh;
+        Ok(changed)
     }
 
     /// Every block, oldest first.
@@ -276,6 +290,23 @@ mod tests {
                 .unwrap()
                 .is_blocked("play maj and dragons", "play imagine dragons")
         );
+    }
+
+    #[test]
+    fn a_reader_sees_blocks_another_process_wrote_and_keeps_them_over_a_bad_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = BlockList::open(dir.path()).unwrap();
+        assert!(!reader.reload().unwrap(), "no file, no change");
+        let writer = BlockList::open(dir.path()).unwrap();
+        writer.block(None, "unlock the front door", 1).unwrap();
+        assert!(!reader.is_blocked("open the door", "unlock the front door"));
+        assert!(reader.reload().unwrap());
+        assert!(reader.is_blocked("open the door", "unlock the front door"));
+        assert!(!reader.reload().unwrap(), "read again, the same");
+        fs_err::write(dir.path().join(BLOCKED_FILE), "[{").unwrap();
+        let err = reader.reload().unwrap_err();
+        assert!(err.to_string().contains(BLOCKED_FILE), "{err}");
+        assert!(reader.is_blocked("open the door", "unlock the front door"));
     }
 
     #[test]

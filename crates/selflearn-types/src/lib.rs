@@ -17,6 +17,7 @@ pub mod event;
 pub mod rewrite;
 pub mod schema;
 pub mod sensitive;
+pub mod shard;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod text;

@@ -63,6 +63,11 @@ pub struct LearnArgs {
     /// by default one per core. The set is the same whatever the number.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Shards the personal layer is cut into, by a hash of the user id, so that a rewrite
+    /// replica (`serve --shards`) loads only its people's; 1 to 4096.
+    #[arg(long, default_value_t = selflearn_engine::set::DEFAULT_PERSONAL_SHARDS, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(selflearn_types::shard::MAX_SHARDS)))]
+    pub personal_shards: u32,
 }
 
 /// Learns from the configured log, or from a part's events and partial files.
@@ -150,7 +155,7 @@ pub fn run(args: LearnArgs, config: &Config) -> anyhow::Result<Outcome> {
         ),
     };
     let set = learned.finish(&version, lexicon)?;
-    set.save(&args.artifacts)?;
+    set.save_sharded(&args.artifacts, args.personal_shards)?;
     println!(
         "{} (encoder {}, lexicon {origin})",
         learned

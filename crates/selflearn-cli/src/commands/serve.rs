@@ -16,6 +16,7 @@ use selflearn_engine::{Layered, LoadedSet, manifest::MANIFEST_FILE};
 use selflearn_log::EventLog;
 use selflearn_server::{AdminViews, NoRewrites, Rewriter, Watched};
 use selflearn_types::blocked::{BlockList, Blocking};
+use selflearn_types::shard::ShardRange;
 
 use super::Outcome;
 use crate::config::Config;
@@ -33,6 +34,12 @@ pub struct ServeArgs {
     /// How often to look for a new set, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub reload_every_ms: u64,
+    /// Run as a rewrite replica for the people of these shards only (such as `0-3/16`; the
+    /// count is the set's, `learn --personal-shards`): it loads only their personal indices,
+    /// opens no log, answers 421 for events and for people of other shards, and reads the
+    /// block list in `log.dir` again whenever it changes.
+    #[arg(long, value_name = "FIRST-LAST/COUNT")]
+    pub shards: Option<ShardRange>,
 }
 
 /// Where `learn` writes its set by default.
@@ -40,10 +47,15 @@ const DEFAULT_ARTIFACTS: &str = "selflearn-data/artifacts";
 
 /// The set in `dir` as `serve` runs it, watched for the life of the process: each new set
 /// whose digests match is swapped in whole.
-fn watch(dir: &Path, every: Duration, cache_bytes: u64) -> anyhow::Result<Arc<Watched<Layered>>> {
+fn watch(
+    dir: &Path,
+    every: Duration,
+    cache_bytes: u64,
+    shards: Option<ShardRange>,
+) -> anyhow::Result<Arc<Watched<Layered>>> {
     let root = dir.to_path_buf();
     let watched = Watched::open(&dir.join(MANIFEST_FILE), move |_| {
-        let set = LoadedSet::load(&root)?;
+        let set = LoadedSet::load_shards(&root, shards)?;
         let version = set.manifest.version.clone();
         Ok((set.serving(cache_bytes), version))
     })
@@ -54,8 +66,11 @@ fn watch(dir: &Path, every: Duration, cache_bytes: u64) -> anyhow::Result<Arc<Wa
 
 /// Serves until asked to stop; prints `listening on http://ADDR` once ready.
 pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
-    if let Some(bind) = args.bind {
+    if let Some(bind) = args.bind.clone() {
         config.server.bind = bind;
+    }
+    if let Some(shards) = args.shards {
+        return replica(args, config, shards);
     }
     let log = EventLog::open(&config.log.dir, &config.log.options())?;
     let every = Duration::from_millis(args.reload_every_ms.max(10));
@@ -66,7 +81,7 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
     let rewriter: Arc<dyn Rewriter> = if args.artifacts.is_some()
         || dir.join(MANIFEST_FILE).is_file()
     {
-        watch(&dir, every, config.server.answer_cache_bytes)?
+        watch(&dir, every, config.server.answer_cache_bytes, None)?
     } else {
         selflearn_server::note(format_args!(
             "no artifact set at {}; answering every rewrite request unchanged (run `selflearn learn`)",
@@ -98,6 +113,55 @@ pub fn run(args: ServeArgs, mut config: Config) -> anyhow::Result<Outcome> {
             config.server,
             rewriter,
             Some(dashboard),
+            selflearn_server::shutdown_signal(),
+        )
+        .await
+        .context("the service failed")
+    })?;
+    Ok(Outcome::Clean)
+}
+
+/// `serve --shards`: a rewrite replica of the set in `--artifacts`, for the people of
+/// `shards`, with no log; it stops on SIGTERM or Ctrl-C.
+fn replica(args: ServeArgs, config: Config, shards: ShardRange) -> anyhow::Result<Outcome> {
+    let every = Duration::from_millis(args.reload_every_ms.max(10));
+    let dir = args
+        .artifacts
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ARTIFACTS));
+    let rewriter = watch(&dir, every, config.server.answer_cache_bytes, Some(shards))
+        .with_context(|| format!("a replica needs the artifact set in {}", dir.display()))?;
+    let blocks =
+        Arc::new(BlockList::open(&config.log.dir).with_context(|| "cannot read the block list")?);
+    let reread = blocks.clone();
+    // The replica writes no blocks; it follows the list the operator's tooling copies in.
+    std::thread::Builder::new()
+        .name("block-list".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                match reread.reload() {
+                    Ok(true) => selflearn_server::note(format_args!("the block list changed")),
+                    Ok(false) => {}
+                    Err(e) => {
+                        selflearn_server::note(format_args!("{e}; the blocks stay as they were"))
+                    }
+                }
+            }
+        })?;
+    let rewriter: Arc<dyn Rewriter> = Arc::new(Blocking::new(rewriter, blocks));
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.server.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+        let address = listener.local_addr()?;
+        println!("listening on http://{address} (rewrite replica of shards {shards})");
+        std::io::stdout().flush()?;
+        selflearn_server::serve_replica(
+            listener,
+            config.server,
+            rewriter,
+            shards,
             selflearn_server::shutdown_signal(),
         )
         .await

@@ -310,17 +310,28 @@ fn an_invalid_artifact_set_is_refused_at_start() {
     );
 }
 
-/// The online artifact's global users of a request, and whether a user has a personal index.
-fn online_view(artifact: &std::path::Path, request: &str, user: &str) -> (u64, bool) {
-    let online: serde_json::Value =
-        serde_json::from_str(&fs_err::read_to_string(artifact).unwrap()).unwrap();
+/// The online artifact's global users of a request, and whether a user has a personal index
+/// in one of the set's personal shards.
+fn online_view(paths: &Paths, request: &str, user: &str) -> (u64, bool) {
+    let read = |path: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&fs_err::read_to_string(path).unwrap()).unwrap()
+    };
+    let online = read(&artifact(paths, "online"));
     let users = online["global"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["text"] == request)
         .map_or(0, |c| c["users"].as_u64().unwrap());
-    (users, online["personal"].get(user).is_some())
+    let shards: Vec<serde_json::Value> = manifest(paths)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "personal")
+        .map(|a| read(&paths.artifacts.join(a["file"].as_str().unwrap())))
+        .collect();
+    assert_eq!(shards.len(), 16, "the default count of shards");
+    (users, shards.iter().any(|s| s["users"].get(user).is_some()))
 }
 
 #[test]
@@ -329,11 +340,7 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     let log = dir.path().join("log");
     let paths = ingest_and_learn(dir.path(), &reformulations());
     assert_eq!(
-        online_view(
-            &artifact(&paths, "online"),
-            "play imagine dragons",
-            "user-1"
-        ),
+        online_view(&paths, "play imagine dragons", "user-1"),
         (3, true)
     );
 
@@ -342,11 +349,7 @@ fn a_forgotten_user_leaves_the_personal_indices_and_the_global_counts_at_the_nex
     assert!(text(&forgot.stdout).contains("deleted 4 events of user-1"));
     learn_into(&log, &paths);
     assert_eq!(
-        online_view(
-            &artifact(&paths, "online"),
-            "play imagine dragons",
-            "user-1"
-        ),
+        online_view(&paths, "play imagine dragons", "user-1"),
         (2, false)
     );
     let table = selflearn_miner::RewriteTable::load(&artifact(&paths, "rewrite_table")).unwrap();
@@ -381,6 +384,7 @@ fn every_learn_with_the_untrained_encoder_says_so_and_none_after_train() {
 async fn serve_answers_every_request_as_the_evaluated_layers_do() {
     use selflearn_engine::{Layered, OnlineLayersLearner, PrecomputedLearner};
     use selflearn_online::{CachedModel, Encoder, Layers, Lexicon, OnlineConfig};
+    use selflearn_types::shard::ShardRange;
     use selflearn_types::{RewriteRequest, Rewriter};
     use std::sync::Arc;
 
@@ -464,6 +468,85 @@ async fn serve_answers_every_request_as_the_evaluated_layers_do() {
         rewritten >= 6,
         "the comparison covers rewrites ({rewritten})"
     );
+
+    // Two rewrite replicas of half the shards each: the one holding a person answers as the
+    // whole set does, the other refuses them (421), and neither stores events.
+    let replicas: Vec<(std::process::Child, String, ShardRange)> = ["0-7/16", "8-15/16"]
+        .into_iter()
+        .map(|range| {
+            let (child, url) = serve(
+                dir.path(),
+                &[
+                    "--artifacts",
+                    artifacts.to_str().unwrap(),
+                    "--shards",
+                    range,
+                ],
+            );
+            (child, url, range.parse().unwrap())
+        })
+        .collect();
+    let mut personal = 0;
+    for (i, text) in said.iter().enumerate() {
+        for user in ["user-1", "user-7", "user-12", "user-20", "a-stranger"] {
+            let request = RewriteRequest {
+                user_id: user.into(),
+                source: None,
+                device: selflearn_types::testing::sample_event().device,
+                text: (*text).into(),
+                timestamp_ms: Some(1_767_600_000_000 + i as i64 * 3_600_000),
+                context: Default::default(),
+            };
+            for (_, url, range) in &replicas {
+                let answer = client
+                    .post(format!("{url}/v1/rewrite"))
+                    .json(&request)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status().as_u16();
+                let body: serde_json::Value = answer.json().await.unwrap();
+                if range.holds(user) {
+                    assert_eq!(status, 200, "{user} on {range}: {body}");
+                    let expected = evaluated.rewrite(&request);
+                    personal += usize::from(expected.layer.as_deref() == Some("personal"));
+                    assert_eq!(
+                        serde_json::from_value::<selflearn_types::RewriteResponse>(body).unwrap(),
+                        expected,
+                        "{user} on {range}: {text}"
+                    );
+                } else {
+                    assert_eq!(status, 421, "{user} on {range}: {body}");
+                    assert_eq!(body["error"]["code"], "misdirected");
+                }
+            }
+        }
+    }
+    assert!(personal > 0, "replicas answered from personal indices");
+    let (_, url, _) = &replicas[0];
+    let stored = client
+        .post(format!("{url}/v1/events"))
+        .json(&events[..1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status().as_u16(), 421);
+    let ready: serde_json::Value = client
+        .get(format!("{url}/v1/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ready["writer"].as_str(), ready["shards"].as_str()),
+        (Some("none"), Some("0-7/16"))
+    );
+    for (mut child, _, _) in replicas {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
 
 #[test]

@@ -34,6 +34,12 @@ pub async fn post_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestReply>, ApiError> {
+    let writer = state.writer.clone().ok_or_else(|| {
+        ApiError::Misdirected(
+            "this is a rewrite replica, which stores no events; send them to the ingest service"
+                .into(),
+        )
+    })?;
     let body = json_body(&headers, body, &state.config)?;
     let records: Vec<&RawValue> = parse_json(&body)?;
     let limit = state.config.max_batch_events;
@@ -66,8 +72,7 @@ pub async fn post_events(
         first_seen.insert(&event.event_id, index);
     }
     let accepted = events.len() as u64;
-    let summary = state
-        .writer
+    let summary = writer
         .append(events)
         .await
         .ok_or(ApiError::ShuttingDown)?

@@ -57,6 +57,7 @@ pub fn document() -> Value {
                     "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
                     "415": error("Content-Type is not application/json"),
                     "422": error("Valid JSON but not an array of events, a record is invalid, or an event id repeats within the batch"),
+                    "421": error("A rewrite replica (`serve --shards`), which stores no events: send them to the ingest service"),
                     "503": error("Shutting down")
                 }
             }},
@@ -86,12 +87,13 @@ pub fn document() -> Value {
                     "413": error("Body too large"),
                     "429": error("Too many requests at once (max_concurrent_requests); see Retry-After"),
                     "415": error("Content-Type is not application/json"),
-                    "422": error("Valid JSON of the wrong shape (a field missing or mistyped), an id no event could carry, or a text past max_rewrite_text_bytes")
+                    "422": error("Valid JSON of the wrong shape (a field missing or mistyped), an id no event could carry, or a text past max_rewrite_text_bytes"),
+                    "421": error("A rewrite replica asked for a person of a shard it does not hold (the message names the user's shard): the balancer's routing is wrong")
                 }
             }},
             "/v1/users/{user_id}": { "delete": {
                 "summary": "Erase one user: every event of theirs, durably, scrubbed from the log's files",
-                "description": "Answers once the deletion is committed and the database file no longer holds the user's events (secure delete, and the write-ahead log truncated unless a reader holds an older snapshot). From then on this process gives the user no personal rewrite; the next learn drops them from every artifact. A token bound to a source erases within its source.",
+                "description": "Answers once the deletion is committed and the database file no longer holds the user's events (secure delete, and the write-ahead log truncated unless a reader holds an older snapshot). From then on this process gives the user no personal rewrite; the next learn drops them from every artifact. A token bound to a source erases within its source. A rewrite replica (`serve --shards`) has no log: it deletes nothing, withholds the user's personal rewrites from then on, and says so (`withheld_only`).",
                 "parameters": [
                     { "name": "user_id", "in": "path", "required": true, "schema": { "type": "string" } },
                     { "name": "source", "in": "query", "required": false, "schema": { "type": "string" },

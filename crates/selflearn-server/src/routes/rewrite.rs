@@ -37,6 +37,14 @@ pub async fn post_rewrite(
             ),
         });
     }
+    if let Some(shards) = state.shards.filter(|s| !s.holds(&request.user_id)) {
+        return Err(ApiError::Misdirected(format!(
+            "user {:?} is in shard {} of {}; this replica answers for {shards}",
+            request.user_id,
+            selflearn_types::shard::shard_of(&request.user_id, shards.count),
+            shards.count
+        )));
+    }
     request.source = stamped_source(&caller, request.source.take(), 0)?;
     // Encoding and retrieval are CPU work: off the threads that drive every connection.
     let rewriter = state.rewriter.clone();

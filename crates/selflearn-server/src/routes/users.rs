@@ -28,6 +28,10 @@ pub struct ForgetReply {
     /// Whether the log's write-ahead file was emptied as well; `false` while a reader (a
     /// `learn` in progress) holds an older snapshot, until its next checkpoint.
     pub wal_truncated: bool,
+    /// `true` on a rewrite replica, which has no log: it deleted nothing and only withholds
+    /// the person's personal answers from now on; the erasure itself is the ingest service's.
+    #[serde(default)]
+    pub withheld_only: bool,
 }
 
 /// Deletes the user's events durably before answering; from then on this process gives the
@@ -44,8 +48,18 @@ pub async fn delete_user(
         reason: e.reason,
     })?;
     let source = stamped_source(&caller, query.source, 0)?;
-    let erased = state
-        .writer
+    let Some(writer) = state.writer.clone() else {
+        state.forgotten.record(&user_id, source.as_deref());
+        tracing::info!("a user's personal answers are withheld on this replica");
+        return Ok(Json(ForgetReply {
+            user_id,
+            source,
+            deleted_events: 0,
+            wal_truncated: false,
+            withheld_only: true,
+        }));
+    };
+    let erased = writer
         .forget(user_id.clone(), source.clone())
         .await
         .ok_or(ApiError::ShuttingDown)?
@@ -57,5 +71,6 @@ pub async fn delete_user(
         source,
         deleted_events: erased.events,
         wal_truncated: erased.wal_truncated,
+        withheld_only: false,
     }))
 }

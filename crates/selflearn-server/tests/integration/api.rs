@@ -25,7 +25,8 @@ impl TestApp {
         let (writer, _thread) = LogWriter::spawn(log);
         let tokens = Tokens::from_config(&config.tokens).unwrap();
         let state = AppState {
-            writer,
+            writer: Some(writer),
+            shards: None,
             rewriter,
             config: Arc::new(config),
             tokens: Arc::new(tokens),
@@ -35,6 +36,29 @@ impl TestApp {
         };
         Self {
             dir,
+            app: router(state),
+        }
+    }
+
+    /// A rewrite replica of `shards`: no log behind it.
+    pub fn replica(
+        config: ServerConfig,
+        rewriter: Arc<dyn Rewriter>,
+        shards: selflearn_types::shard::ShardRange,
+    ) -> Self {
+        let tokens = Tokens::from_config(&config.tokens).unwrap();
+        let state = AppState {
+            writer: None,
+            shards: Some(shards),
+            rewriter,
+            config: Arc::new(config),
+            tokens: Arc::new(tokens),
+            conflicts: Arc::default(),
+            forgotten: Arc::default(),
+            admin: None,
+        };
+        Self {
+            dir: tempfile::tempdir().unwrap(),
             app: router(state),
         }
     }

@@ -530,3 +530,65 @@ async fn an_admin_erases_a_user_through_the_service_and_the_files_no_longer_hold
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_replica_answers_its_shards_withholds_the_erased_and_stores_nothing() {
+    let app = TestApp::replica(
+        config(),
+        Arc::new(AlwaysPersonal),
+        "0-7/16".parse().unwrap(),
+    );
+    let ask = |user: &'static str| {
+        let app = &app;
+        async move {
+            let mut body: Value = serde_json::from_str(&rewrite_body(None)).unwrap();
+            body["user_id"] = user.into();
+            app.send_as(
+                Some(&bearer(KITCHEN)),
+                "POST",
+                "/v1/rewrite",
+                Some("application/json"),
+                body.to_string(),
+            )
+            .await
+            .0
+        }
+    };
+    // alice is in shard 0 of 16, user-42 in shard 13 (`selflearn_types::shard`'s vectors).
+    let (status, body) = ask("alice").await;
+    assert_eq!(
+        (status, body["layer"].as_str()),
+        (StatusCode::OK, Some("personal"))
+    );
+    let (status, body) = ask("user-42").await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("shard 13 of 16") && message.contains("0-7/16"),
+        "{message}"
+    );
+    let ((status, body), _) = app
+        .send_as(
+            Some(&bearer(KITCHEN)),
+            "POST",
+            "/v1/events",
+            Some("application/json"),
+            renumbered("replica", |_| {}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    // Erasure on a replica deletes nothing (there is no log) and withholds at once.
+    let ((status, body), _) = app
+        .send_as(Some(&bearer(OPS)), "DELETE", "/v1/users/alice", None, "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (
+            body["withheld_only"].as_bool(),
+            body["deleted_events"].as_u64()
+        ),
+        (Some(true), Some(0))
+    );
+    let (_, body) = ask("alice").await;
+    assert_eq!(body["rewritten"], false, "{body}");
+}
