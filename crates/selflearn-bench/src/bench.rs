@@ -57,6 +57,9 @@ pub enum BenchWhat {
     /// `learn` throughput (sessions, signals, mining, online layers) by log size, and
     /// precomputed lookup latency.
     Learn(LearnBench),
+    /// Approximate nearest-neighbour indices at 1M candidates: build time, recall@10 against
+    /// an exact scan, search latency.
+    Ann(crate::ann::AnnBench),
     /// What a rewrite replica (`serve --shards`) loads against a whole process: load time,
     /// memory, people held.
     Replicas(crate::replicas::ReplicaBench),
@@ -160,6 +163,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Learn(bench) => learn(bench),
         BenchWhat::Online(bench) => online::run(bench),
         BenchWhat::Replicas(bench) => crate::replicas::run(bench),
+        BenchWhat::Ann(bench) => crate::ann::run(bench),
         BenchWhat::Soak(bench) => crate::soak::run(bench),
     }
 }

@@ -2,6 +2,7 @@
 //! release binary links none of their generators and clients. Run it from a release build:
 //! `cargo run --release -p selflearn-bench -- ingest` (see the README's performance section).
 
+mod ann;
 mod bench;
 mod ingest_scale;
 mod online;

@@ -5,18 +5,19 @@
 //! Search is exact (a fixed-point dot product with every candidate, the best few reranked by
 //! exact cosine) up to [`APPROXIMATE_ABOVE`] candidates: a whole request takes about 0.7 ms at
 //! 100k on one core (`selflearn bench online`). Above that, a full scan grows past the
-//! 2 ms budget (a float scan of 1M took 34 ms), so the index answers from an HNSW graph
-//! (Malkov and Yashunin, 2018; the `instant-distance` crate) instead.
+//! 2 ms budget (a float scan of 1M took 34 ms), so the index answers from an inverted file
+//! ([`crate::ivf`]) instead: at 1M candidates it builds in seconds where the HNSW graphs of
+//! `instant-distance` and `hnsw_rs` took minutes, and answers faster at the same recall
+//! (`selflearn-bench ann`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-
-use instant_distance::{Builder, HnswMap, Search};
 
 use selflearn_types::TurnEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::encoder::{DIM, Encoder, dot};
+use crate::ivf::{Ivf, IvfConfig};
 use selflearn_signals::received_form;
 use selflearn_types::sensitive::{Meanings, SensitiveConfig};
 
@@ -213,25 +214,9 @@ impl Successes {
 /// Above this many candidates, search is approximate (HNSW) instead of exact.
 pub const APPROXIMATE_ABOVE: usize = 100_000;
 
-/// An encoding as an HNSW point; distance is 1 − cosine.
-#[derive(Debug, Clone)]
-struct Point(Vec<f32>);
-
-impl instant_distance::Point for Point {
-    fn distance(&self, other: &Self) -> f32 {
-        1.0 - dot(&self.0, &other.0)
-    }
-}
-
-/// The HNSW graph of a large index, shared between clones.
-#[derive(Clone)]
-struct Graph(Arc<HnswMap<Point, u32>>);
-
-impl std::fmt::Debug for Graph {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Graph({} points)", self.0.values.len())
-    }
-}
+/// Lists an approximate index scans per search (of 8,000 at 1M candidates): chosen with
+/// `selflearn-bench ann` as the fewest that keep recall@10 against an exact scan above 0.95.
+pub const IVF_PROBES: usize = 128;
 
 /// Candidates and their encodings, searchable by encoding.
 #[derive(Debug, Clone, Default)]
@@ -241,7 +226,8 @@ pub struct Index {
     /// The encodings in fixed point ([`Quantised`]), scanned by exact search.
     quantised: Quantised,
     by_text: HashMap<String, usize>,
-    graph: Option<Graph>,
+    /// The inverted file answering searches above [`APPROXIMATE_ABOVE`] candidates.
+    ivf: Option<Arc<Ivf>>,
 }
 
 /// Encodings in fixed point: 16-bit integers, each encoding with its own scale (its largest
@@ -268,7 +254,7 @@ impl Quantised {
 }
 
 /// An encoding in fixed point and the scale that restores it.
-fn quantise(encoding: &[f32]) -> (Vec<i16>, f32) {
+pub(crate) fn quantise(encoding: &[f32]) -> (Vec<i16>, f32) {
     let largest = encoding.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     let scale = if largest > 0.0 { largest / 2047.0 } else { 1.0 };
     let values = encoding
@@ -280,7 +266,7 @@ fn quantise(encoding: &[f32]) -> (Vec<i16>, f32) {
 
 /// Dot product of two fixed-point encodings, in 32-bit sums over independent lanes (so the
 /// compiler vectorises it).
-fn dot_fixed(a: &[i16], b: &[i16]) -> i32 {
+pub(crate) fn dot_fixed(a: &[i16], b: &[i16]) -> i32 {
     let mut lanes = [0i32; 16];
     for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
         for i in 0..16 {
@@ -303,7 +289,7 @@ fn dot_fixed(a: &[i16], b: &[i16]) -> i32 {
 const FIXED_POINT_ABOVE: usize = 1024;
 
 /// The `k` highest scores, best first; ties keep the earlier index first.
-fn top(scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
+pub(crate) fn top(scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)> {
     let mut best: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
     for (i, score) in scores {
         if best.len() < k || score > best[best.len() - 1].1 {
@@ -320,7 +306,7 @@ fn top(scores: impl Iterator<Item = (usize, f32)>, k: usize) -> Vec<(usize, f32)
 const RERANK_FACTOR: usize = 3;
 
 impl Index {
-    /// Encodes the candidates; above [`APPROXIMATE_ABOVE`] also builds the HNSW graph.
+    /// Encodes the candidates; above [`APPROXIMATE_ABOVE`] also builds the inverted file.
     pub fn build(candidates: Vec<Candidate>, encoder: &Encoder) -> Self {
         Self::build_with(candidates, encoder, APPROXIMATE_ABOVE)
     }
@@ -331,7 +317,7 @@ impl Index {
         encoder: &Encoder,
         approximate_above: usize,
     ) -> Self {
-        // Only mid-sized indices scan in fixed point: the graph answers large ones, and small
+        // Only mid-sized indices scan in fixed point: the inverted file answers large ones, and small
         // ones (most personal indices) scan f32, where the copy would only take memory.
         let fixed_point = (FIXED_POINT_ABOVE + 1..=approximate_above).contains(&candidates.len());
         let mut encodings = Vec::with_capacity(candidates.len() * DIM);
@@ -348,31 +334,25 @@ impl Index {
             .enumerate()
             .map(|(i, c)| (c.text.clone(), i))
             .collect();
-        let graph = (candidates.len() > approximate_above).then(|| {
-            let points = encodings
-                .chunks_exact(DIM)
-                .map(|e| Point(e.to_vec()))
-                .collect();
-            let values = (0..candidates.len() as u32).collect();
-            Graph(Arc::new(
-                Builder::default()
-                    .seed(0x5e1f)
-                    .ef_construction(64)
-                    .build(points, values),
-            ))
+        let ivf = (candidates.len() > approximate_above).then(|| {
+            let config = IvfConfig {
+                probes: IVF_PROBES,
+                ..IvfConfig::default()
+            };
+            Arc::new(Ivf::build(&encodings, DIM, config))
         });
         Self {
             candidates,
             encodings,
             quantised,
             by_text,
-            graph,
+            ivf,
         }
     }
 
     /// Whether search is approximate.
     pub fn is_approximate(&self) -> bool {
-        self.graph.is_some()
+        self.ivf.is_some()
     }
 
     /// Number of candidates.
@@ -397,13 +377,11 @@ impl Index {
 
     /// The `k` candidates most similar to an encoding, best first, with their cosine.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(&Candidate, f32)> {
-        if let Some(graph) = &self.graph {
-            let mut search = Search::default();
-            return graph
-                .0
-                .search(&Point(query.to_vec()), &mut search)
-                .take(k)
-                .map(|item| (&self.candidates[*item.value as usize], 1.0 - item.distance))
+        if let Some(ivf) = &self.ivf {
+            return ivf
+                .search(query, &self.encodings, k)
+                .into_iter()
+                .map(|(i, cosine)| (&self.candidates[i], cosine))
                 .collect();
         }
         if self.quantised.scales.is_empty() {

@@ -25,6 +25,7 @@ pub mod features;
 mod fit;
 pub mod fuzzy;
 pub mod index;
+pub mod ivf;
 pub mod online;
 pub mod pairs;
 pub mod phonetic;
