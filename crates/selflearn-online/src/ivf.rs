@@ -365,7 +365,11 @@ mod tests {
         let encodings = clustered(20_000, 200, dim, 3);
         let queries = clustered(200, 97, dim, 4);
         let ivf = Ivf::build(&encodings, dim, IvfConfig::default());
-        assert!((1000..=1250).contains(&ivf.lists()), "{} lists", ivf.lists());
+        assert!(
+            (1000..=1250).contains(&ivf.lists()),
+            "{} lists",
+            ivf.lists()
+        );
         assert!(
             ivf.longest_list() < 200,
             "lists stay even: {}",
