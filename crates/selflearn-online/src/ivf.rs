@@ -77,31 +77,43 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The nearest centroid (highest dot product) of each row of `rows`, on all cores.
-fn assign(rows: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
+/// `label` of each row of `rows` (`dim` values each), the rows cut into one run per core.
+fn label_rows(rows: &[f32], dim: usize, label: impl Fn(&[f32]) -> u32 + Sync) -> Vec<u32> {
     let n = rows.len() / dim;
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(n.max(1));
     let per = n.div_ceil(threads.max(1)).max(1);
     let mut out = vec![0u32; n];
+    let label = &label;
     std::thread::scope(|scope| {
         for (chunk, slots) in rows.chunks(per * dim).zip(out.chunks_mut(per)) {
             scope.spawn(move || {
                 for (row, slot) in chunk.chunks_exact(dim).zip(slots.iter_mut()) {
-                    let mut best = (0u32, f32::NEG_INFINITY);
-                    for (c, centroid) in centroids.chunks_exact(dim).enumerate() {
-                        let score = dot(row, centroid);
-                        if score > best.1 {
-                            best = (c as u32, score);
-                        }
-                    }
-                    *slot = best.0;
+                    *slot = label(row);
                 }
             });
         }
     });
     out
+}
+
+/// The index of the highest of `scores` (the first of equals); 0 when there are none.
+fn best_of(scores: impl Iterator<Item = (usize, f32)>) -> u32 {
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for (i, score) in scores {
+        if score > best.1 {
+            best = (i, score);
+        }
+    }
+    best.0 as u32
+}
+
+/// The nearest centroid (highest dot product) of each row of `rows`, on all cores.
+fn assign(rows: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
+    label_rows(rows, dim, |row| {
+        best_of(centroids.chunks_exact(dim).map(|c| dot(row, c)).enumerate())
+    })
 }
 
 /// The list of each row: the nearest centroid among the lists of its nearest
@@ -113,35 +125,16 @@ fn place(
     group_lists: &[usize],
     dim: usize,
 ) -> Vec<u32> {
-    let n = rows.len() / dim;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZeroUsize::get)
-        .min(n.max(1));
-    let per = n.div_ceil(threads.max(1)).max(1);
-    let mut out = vec![0u32; n];
-    std::thread::scope(|scope| {
-        for (chunk, slots) in rows.chunks(per * dim).zip(out.chunks_mut(per)) {
-            scope.spawn(move || {
-                for (row, slot) in chunk.chunks_exact(dim).zip(slots.iter_mut()) {
-                    let near = top(
-                        coarse.chunks_exact(dim).map(|c| dot(row, c)).enumerate(),
-                        PLACE_AMONG_GROUPS,
-                    );
-                    let mut best = (0u32, f32::NEG_INFINITY);
-                    for (g, _) in near {
-                        for l in group_lists[g]..group_lists[g + 1] {
-                            let score = dot(row, &centroids[l * dim..(l + 1) * dim]);
-                            if score > best.1 {
-                                best = (l as u32, score);
-                            }
-                        }
-                    }
-                    *slot = best.0;
-                }
-            });
-        }
-    });
-    out
+    label_rows(rows, dim, |row| {
+        let near = top(
+            coarse.chunks_exact(dim).map(|c| dot(row, c)).enumerate(),
+            PLACE_AMONG_GROUPS,
+        );
+        let lists = near
+            .into_iter()
+            .flat_map(|(g, _)| group_lists[g]..group_lists[g + 1]);
+        best_of(lists.map(|l| (l, dot(row, &centroids[l * dim..(l + 1) * dim]))))
+    })
 }
 
 /// Scales a vector to unit length (a zero vector stays zero).
